@@ -1,0 +1,1 @@
+"""Image and file I/O: frame patterns, EXR sequences, atomic writes."""

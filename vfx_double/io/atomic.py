@@ -1,0 +1,80 @@
+"""Atomic file writes: write a temporary file beside the target, then rename over it.
+
+A reader never sees a half-written file, and a crash leaves at most a stray temporary
+file (named ``.<name>.tmp-<pid>-<n>``) that later runs ignore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+_counter = itertools.count()
+
+
+def temp_path_for(target: str | os.PathLike[str]) -> Path:
+    """A unique temporary path in the same folder as ``target`` (same filesystem)."""
+    target = Path(target)
+    return target.with_name(f".{target.stem}.tmp-{os.getpid()}-{next(_counter)}{target.suffix}")
+
+
+def is_temp_path(path: str | os.PathLike[str]) -> bool:
+    return ".tmp-" in Path(path).name and Path(path).name.startswith(".")
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path; on success rename it onto ``target``.
+
+    With ``overwrite=False`` an existing target is never replaced (``FileExistsError``):
+    the rename uses a hard link, which fails instead of clobbering.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(target)
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            os.link(tmp, target)
+            tmp.unlink()
+        _fsync_dir(target.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_bytes(target: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> None:
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(target: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> None:
+    write_bytes(target, text.encode("utf-8"), overwrite=overwrite)
+
+
+def write_json(target: str | os.PathLike[str], obj: Any, *, overwrite: bool = True) -> None:
+    write_text(target, json.dumps(obj, indent=2, sort_keys=True) + "\n", overwrite=overwrite)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
