@@ -1,0 +1,211 @@
+"""ShotConfig: the strict, versioned per-shot YAML that drives every stage.
+
+A shot file ``shot_configs/<show>/<shot>.yaml`` is merged over the show's defaults in
+``_show.yaml`` beside it. Paths are relative to the file that wrote them. Unknown keys,
+wrong types, bad choices and out-of-range numbers are errors naming the file and line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from .errors import ConfigError
+from .yamlspec import Origins, build, load_yaml, merge
+
+SCHEMA = "ShotConfig"
+VERSION = 1
+SHOW_SCHEMA = "ShowDefaults"
+SHOW_VERSION = 1
+SHOW_DEFAULTS_NAME = "_show.yaml"
+
+_RANGE = re.compile(r"^\s*(-?\d+)\s*-\s*(-?\d+)\s*$")
+
+
+def parse_frames(value: Any) -> tuple[int, int]:
+    """``[1001, 1048]`` or ``"1001-1048"`` -> ``(1001, 1048)``; first must not pass last."""
+    if isinstance(value, str):
+        m = _RANGE.match(value)
+        if not m:
+            raise ValueError("write it as [first, last] or 'first-last'")
+        value = [int(m.group(1)), int(m.group(2))]
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        raise ValueError("write it as [first, last] with two integers")
+    first, last = value
+    if first > last:
+        raise ValueError(f"the range is reversed: write [{last}, {first}]")
+    return (first, last)
+
+
+FRAMES = {"parse": parse_frames, "expected": "[first, last] with first <= last"}
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """An image sequence: a frame pattern (####, %04d, $F4, @), its range, its colourspace."""
+
+    path: Path
+    colourspace: str
+    frames: Optional[tuple[int, int]] = field(default=None, metadata=FRAMES)
+
+
+@dataclass(frozen=True)
+class Colour:
+    config: Optional[str] = None  # ocio:// URI or a file; None means $OCIO or the pinned built-in
+    working: str = "ACEScg"
+    network: str = "ACEScct"
+    output: Optional[str] = None  # None means the plate's colourspace
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    licence: Path
+    reference: Sequence
+
+
+@dataclass(frozen=True)
+class Performer:
+    select: Literal["largest", "position", "frame"] = "largest"
+    position: Optional[tuple[float, float]] = None  # normalised (x, y) in the frame, 0-1
+    frame: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.select == "position" and self.position is None:
+            raise ValueError("performer.select is 'position' but performer.position is not set")
+        if self.position is not None and not all(0.0 <= v <= 1.0 for v in self.position):
+            raise ValueError("performer.position must be normalised, each value in [0, 1]")
+        if self.select == "frame" and self.frame is None:
+            raise ValueError("performer.select is 'frame' but performer.frame is not set")
+
+
+@dataclass(frozen=True)
+class Track:
+    backend: Literal["mediapipe", "fan"] = "mediapipe"
+    max_gap: int = field(default=8, metadata={"min": 0, "max": 1000})
+    smoothing: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+
+
+@dataclass(frozen=True)
+class Train:
+    preset: Literal["cpu-tiny", "gpu-256", "gpu-512"] = "cpu-tiny"
+    steps: Optional[int] = field(default=None, metadata={"min": 1, "max": 100_000_000})
+
+
+@dataclass(frozen=True)
+class Comp:
+    mix: float = field(default=1.0, metadata={"min": 0.0, "max": 1.0})
+    erode: float = field(default=0.0, metadata={"min": -200.0, "max": 200.0})
+    feather: float = field(default=8.0, metadata={"min": 0.0, "max": 500.0})
+    colour_match: Literal["none", "rct", "histogram", "gain"] = "rct"
+    grain: bool = True
+    compression: Optional[str] = None  # None keeps the plate's compression
+
+
+@dataclass(frozen=True)
+class Review:
+    watermark: bool = True
+    fps: float = field(default=24.0, metadata={"min": 1.0, "max": 240.0})
+
+
+@dataclass(frozen=True)
+class Farm:
+    backend: Literal["local", "slurm", "deadline", "opencue"] = "local"
+    chunk_size: int = field(default=10, metadata={"min": 1, "max": 100_000})
+
+
+@dataclass(frozen=True)
+class ShotConfig:
+    """One shot. ``source`` and ``origins`` say where each value was written."""
+
+    schema: str
+    show: str
+    shot: str
+    work_root: Path
+    plate: Sequence
+    actor: Actor
+    use: Literal["film", "advertising"] = "film"
+    colour: Colour = field(default_factory=Colour)
+    performer: Performer = field(default_factory=Performer)
+    track: Track = field(default_factory=Track)
+    train: Train = field(default_factory=Train)
+    comp: Comp = field(default_factory=Comp)
+    review: Review = field(default_factory=Review)
+    farm: Farm = field(default_factory=Farm)
+    source: Path = field(default=Path(), init=False, compare=False)
+    origins: Origins = field(default_factory=Origins, init=False, compare=False, repr=False)
+    raw: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def where(self, *key: str) -> str:
+        """``file:line`` where ``key`` (e.g. ``"plate", "colourspace"``) was written."""
+        return self.origins.where(tuple(key))
+
+    @property
+    def shot_dir(self) -> Path:
+        """``<work_root>/<show>/<shot>``: the shot's work area."""
+        return self.work_root / self.show / self.shot
+
+    @property
+    def output_colourspace(self) -> str:
+        return self.colour.output or self.plate.colourspace
+
+    def config_hash(self) -> str:
+        """sha256 of the merged settings (paths as written), for provenance and run binding."""
+        text = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _check_schema(data: dict[str, Any], origins: Origins, path: Path, name: str,
+                  version: int) -> None:
+    value = data.get("schema")
+    where = origins.where(("schema",)) if "schema" in data else f"{path}:1"
+    expected = f"schema: {name}.{version}"
+    m = re.fullmatch(rf"{name}\.(\d+)", str(value)) if isinstance(value, str) else None
+    if m is None:
+        raise ConfigError(where, expected, repr(value) if value is not None else "no schema key",
+                          f"add 'schema: {name}.{version}' as the first line")
+    found = int(m.group(1))
+    if found > version:
+        raise ConfigError(where, f"{name} version {version} or older", f"{name}.{found}",
+                          "this file was written by a newer vfx_double; upgrade vfx_double")
+    # Older versions would be upgraded here, one function per version (none exist yet).
+
+
+def load_show_defaults(shot_path: Path) -> tuple[dict[str, Any], Origins]:
+    show_path = shot_path.parent / SHOW_DEFAULTS_NAME
+    if not show_path.is_file() or shot_path.name == SHOW_DEFAULTS_NAME:
+        return {}, Origins()
+    data, origins = load_yaml(show_path)
+    _check_schema(data, origins, show_path, SHOW_SCHEMA, SHOW_VERSION)
+    data = {k: v for k, v in data.items() if k != "schema"}
+    return data, origins
+
+
+def load(path: str | Path) -> ShotConfig:
+    """Load a shot config merged over its show defaults; raise ConfigError on anything odd."""
+    path = Path(path).absolute()
+    shot_data, shot_origins = load_yaml(path)
+    _check_schema(shot_data, shot_origins, path, SCHEMA, VERSION)
+    show_data, show_origins = load_show_defaults(path)
+    data = merge(show_data, shot_data)
+    origins = Origins(places={**show_origins.places, **shot_origins.places}, default_file=path)
+    cfg = build(ShotConfig, data, origins)
+    for key in ("show", "shot"):
+        value = getattr(cfg, key)
+        if not _NAME.match(value):
+            raise ConfigError(origins.where((key,)),
+                              f"{key} as a name of letters, digits, '_', '-' or '.'",
+                              repr(value), "it becomes a folder name in the work area")
+    object.__setattr__(cfg, "source", path)
+    object.__setattr__(cfg, "origins", origins)
+    object.__setattr__(cfg, "raw", data)
+    return cfg
+
