@@ -1,0 +1,57 @@
+"""Versioned stage folders: numbered, never reused, safe when processes race."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from vfx_double.errors import WorkAreaError
+from vfx_double.workarea import WorkArea
+
+
+def test_versions_count_up_and_never_reuse(tmp_path: Path) -> None:
+    area = WorkArea(tmp_path / "SHOW" / "sh010")
+    assert area.latest("track") is None
+    first = area.new_version("track")
+    second = area.new_version("track")
+    assert first.name == "v001" and second.name == "v002"
+    (first / "track.json").write_text("{}")
+    second.rmdir()
+    # v002 was removed, but v001 still holds work: the next one is v002 again, not v001.
+    assert area.new_version("track").name == "v002"
+    assert area.versions("track") == [1, 2]
+    assert area.latest("track") == area.stage_dir("track") / "v002"
+    assert area.new_version("train").name == "run-001"
+
+
+def test_unknown_stage_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(WorkAreaError, match="one of track"):
+        WorkArea(tmp_path).new_version("trak")
+
+
+def _grab(root: str, n: int, out: "multiprocessing.Queue[str]") -> None:
+    area = WorkArea(Path(root))
+    for _ in range(n):
+        out.put(area.new_version("render").name)
+
+
+def test_racing_processes_get_distinct_versions(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[str] = ctx.Queue()
+    procs = [ctx.Process(target=_grab, args=(str(tmp_path), 10, queue)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    names = [queue.get(timeout=60) for _ in range(30)]
+    for p in procs:
+        p.join(timeout=60)
+    assert len(set(names)) == 30
+    assert WorkArea(tmp_path).versions("render") == list(range(1, 31))
+
+
+def test_unwritable_work_root_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(WorkAreaError, match="writable work area"):
+        WorkArea(blocker / "SHOW" / "sh010").new_version("comp")

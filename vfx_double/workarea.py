@@ -1,0 +1,87 @@
+"""The per-shot work area: numbered, never-overwritten output folders per stage.
+
+```
+<work_root>/<show>/<shot>/
+  track/v001/  faceset/v001/  train/run-001/  render/v001/  comp/v001/  review/v001/
+  audit.jsonl
+```
+A new version folder is made with an exclusive ``mkdir``, so two processes asking at once
+get different numbers and nothing earlier is ever reused or overwritten.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .errors import WorkAreaError
+
+#: stage -> prefix of its numbered folders
+STAGES: dict[str, str] = {
+    "track": "v",
+    "faceset": "v",
+    "train": "run-",
+    "render": "v",
+    "comp": "v",
+    "review": "v",
+}
+PAD = 3
+
+
+class WorkArea:
+    def __init__(self, shot_dir: Path) -> None:
+        self.root = Path(shot_dir)
+
+    @property
+    def audit_path(self) -> Path:
+        return self.root / "audit.jsonl"
+
+    def stage_dir(self, stage: str) -> Path:
+        _prefix(stage)
+        return self.root / stage
+
+    def version_name(self, stage: str, number: int) -> str:
+        return f"{_prefix(stage)}{number:0{PAD}d}"
+
+    def versions(self, stage: str) -> list[int]:
+        """Existing version numbers of ``stage``, ascending."""
+        folder = self.stage_dir(stage)
+        pattern = re.compile(rf"^{re.escape(_prefix(stage))}(\d+)$")
+        if not folder.is_dir():
+            return []
+        found = (pattern.match(p.name) for p in folder.iterdir() if p.is_dir())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def latest(self, stage: str) -> Path | None:
+        numbers = self.versions(stage)
+        return self.stage_dir(stage) / self.version_name(stage, numbers[-1]) if numbers else None
+
+    def version_dir(self, stage: str, number: int) -> Path:
+        return self.stage_dir(stage) / self.version_name(stage, number)
+
+    def new_version(self, stage: str) -> Path:
+        """Create and return the next numbered folder of ``stage``; never reuses one."""
+        folder = self.stage_dir(stage)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise WorkAreaError(str(folder), "a writable work area", str(err),
+                                "check work_root in the shot config and its permissions") from err
+        number = (self.versions(stage) or [0])[-1] + 1
+        for _ in range(1000):
+            path = self.version_dir(stage, number)
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                number += 1
+            except OSError as err:
+                raise WorkAreaError(str(path), "a writable work area", str(err)) from err
+        raise WorkAreaError(str(folder), "a free version number", "1000 taken in a row")
+
+
+def _prefix(stage: str) -> str:
+    try:
+        return STAGES[stage]
+    except KeyError:
+        raise WorkAreaError(f"stage '{stage}'", "one of " + ", ".join(STAGES), repr(stage)) from None
