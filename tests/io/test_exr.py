@@ -1,0 +1,304 @@
+"""EXR frames: bit-exact pixels, channels by name, typed header, overscan, compression,
+corrupt files, atomic writes and the read-ahead sequence iterator."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from vfx_double.errors import MediaError, WorkAreaError
+from vfx_double.io.exr import (Attribute, ExrImage, iter_sequence, read_exr, read_header,
+                               write_exr)
+from vfx_double.io.sequences import FrameSequence
+
+W, H = 48, 24
+CHANNELS = ("R", "G", "B", "A", "matte.alpha", "Z")
+
+
+def noise(shape: tuple[int, ...], dtype: type, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(0.0, 4.0, shape).astype(dtype)
+
+
+def make_image(dtype: type = np.float16, channels: tuple[str, ...] = CHANNELS,
+               seed: int = 0, **kwargs: object) -> ExrImage:
+    return ExrImage.full_frame(noise((H, W, len(channels)), dtype, seed), channels, **kwargs)
+
+
+def frames_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+# -- pixels ------------------------------------------------------------------------------
+
+def test_half_round_trip_is_bit_exact(tmp_path: Path) -> None:
+    image = make_image(np.float16)
+    flat = image.pixels.reshape(-1)
+    flat[:4] = [np.inf, -np.inf, -0.0, np.float16(6.0e-8)]  # specials and a denormal
+    write_exr(tmp_path / "a.exr", image)
+    back = read_exr(tmp_path / "a.exr", dtype=None)
+    assert back.pixels.dtype == np.float16
+    assert back.channels == ("R", "G", "B", "A", "Z", "matte.alpha")  # OpenEXR's order
+    for name in CHANNELS:
+        assert np.array_equal(back.channel(name).view(np.uint16),
+                              image.channel(name).view(np.uint16))
+
+
+def test_float_round_trip_is_bit_exact(tmp_path: Path) -> None:
+    image = make_image(np.float32, ("R", "G", "B"))
+    image.pixels[0, 0] = [1e-42, 3.4e38, -1.0]
+    write_exr(tmp_path / "a.exr", image)
+    assert read_header(tmp_path / "a.exr").channel_formats == ("float",) * 3
+    back = read_exr(tmp_path / "a.exr", dtype=None)
+    assert back.pixels.dtype == np.float32
+    assert np.array_equal(back.pixels.view(np.uint32), image.pixels.view(np.uint32))
+
+
+def test_dtype_conversion_on_read_and_write(tmp_path: Path) -> None:
+    image = make_image(np.float32, ("R", "G", "B"))
+    write_exr(tmp_path / "h.exr", image, pixel_type="half")
+    assert read_header(tmp_path / "h.exr").channel_formats == ("half",) * 3
+    as_float = read_exr(tmp_path / "h.exr")  # default float32
+    assert as_float.pixels.dtype == np.float32
+    assert np.array_equal(as_float.pixels, image.pixels.astype(np.float16).astype(np.float32))
+    assert read_exr(tmp_path / "h.exr", dtype="float16").pixels.dtype == np.float16
+    with pytest.raises(MediaError, match="float16, float32 or None"):
+        read_exr(tmp_path / "h.exr", dtype="uint8")
+
+
+def test_per_channel_pixel_types(tmp_path: Path) -> None:
+    image = make_image(np.float32, ("R", "G", "B", "Z"))
+    write_exr(tmp_path / "a.exr", image, pixel_type=["half", "half", "half", "float"])
+    assert read_header(tmp_path / "a.exr").channel_formats == ("half", "half", "half", "float")
+    back = read_exr(tmp_path / "a.exr", ["Z"], dtype=None)
+    assert back.pixels.dtype == np.float32
+    assert np.array_equal(back.channel("Z"), image.channel("Z"))
+
+
+# -- channels by name --------------------------------------------------------------------
+
+def test_extra_channels_by_name(tmp_path: Path) -> None:
+    image = make_image(np.float16)
+    write_exr(tmp_path / "a.exr", image)
+    back = read_exr(tmp_path / "a.exr", dtype="float16")
+    assert np.array_equal(back.channel("matte.alpha"), image.channel("matte.alpha"))
+    assert np.array_equal(back.channel("Z"), image.channel("Z"))
+
+    subset = read_exr(tmp_path / "a.exr", ["matte.alpha", "R", "Z"], dtype="float16")
+    assert subset.channels == ("matte.alpha", "R", "Z")
+    assert subset.pixels.shape == (H, W, 3)
+    for name in subset.channels:
+        assert np.array_equal(subset.channel(name), image.channel(name))
+
+    with pytest.raises(MediaError) as info:
+        read_exr(tmp_path / "a.exr", ["depth"])
+    assert "depth" in info.value.where and "matte.alpha" in info.value.expected
+    assert str(tmp_path / "a.exr") in info.value.where
+    with pytest.raises(MediaError, match="one of R, G, B, A, Z, matte.alpha"):
+        back.channel("depth")
+
+
+def test_rgba_adds_opaque_alpha() -> None:
+    rgb = make_image(np.float32, ("R", "G", "B"))
+    out = rgb.rgba()
+    assert out.shape == (H, W, 4)
+    assert np.array_equal(out[..., :3], rgb.pixels) and np.all(out[..., 3] == 1.0)
+    with_alpha = make_image(np.float32, ("A", "B", "G", "R"))
+    assert np.array_equal(with_alpha.rgba()[..., 3], with_alpha.channel("A"))
+    assert np.array_equal(with_alpha.rgba()[..., 0], with_alpha.channel("R"))
+
+
+def test_image_checks_its_shape() -> None:
+    with pytest.raises(MediaError, match="shape"):
+        ExrImage(np.zeros((4, 4, 3), np.float16), ("R", "G"), (0, 0, 4, 4), (0, 0, 4, 4))
+    with pytest.raises(MediaError, match="float16 or float32"):
+        ExrImage.full_frame(np.zeros((4, 4, 1), np.uint8), ("Y",))
+
+
+# -- header ------------------------------------------------------------------------------
+
+def test_attributes_round_trip_with_types(tmp_path: Path) -> None:
+    matrix = np.arange(16, dtype=np.float64).reshape(4, 4) / 8
+    image = make_image(np.float16, ("R", "G", "B"))
+    image.set_attribute("vfx_double/licence_id", "LIC-2026-0042")
+    image.set_attribute("vfx_double/synthetic", 1)
+    image.set_attribute("vfx_double/mix", 0.75)
+    image.set_attribute("worldToCamera", matrix)
+    image.set_attribute("vfx_double/bbox", (3, 4, 20, 18), "box2i")
+    image.set_attribute("vfx_double/centre", (1.5, -2.5), "float2")
+    image.set_attribute("framesPerSecond", (24000, 1001), "rational2i")
+    write_exr(tmp_path / "a.exr", image)
+
+    back = read_exr(tmp_path / "a.exr")
+    types = {a.name: a.type for a in back.attributes}
+    assert back.attribute("vfx_double/licence_id") == "LIC-2026-0042"
+    assert types["vfx_double/licence_id"] == "string"
+    assert back.attribute("vfx_double/synthetic") == 1 and types["vfx_double/synthetic"] == "int"
+    assert back.attribute("vfx_double/mix") == 0.75 and types["vfx_double/mix"] == "float"
+    assert back.attribute("worldToCamera") == tuple(matrix.ravel())
+    assert types["worldToCamera"] == "matrix"
+    assert back.attribute("vfx_double/bbox") == (3, 4, 20, 18)
+    assert types["vfx_double/bbox"] == "box2i"
+    assert back.attribute("vfx_double/centre") == (1.5, -2.5)
+    assert back.attribute("framesPerSecond") == (24000, 1001)
+    assert types["framesPerSecond"] == "rational2i"
+    assert back.attribute("absent", "default") == "default"
+
+    # A second generation keeps every attribute and type, and nothing OpenImageIO invents.
+    write_exr(tmp_path / "b.exr", back)
+    again = read_header(tmp_path / "b.exr")
+    assert again.attributes == back.attributes
+    assert not any(a.name.startswith("oiio:") for a in again.attributes)
+
+
+def test_set_attribute_needs_a_type_for_tuples() -> None:
+    image = make_image(np.float16, ("R",))
+    with pytest.raises(MediaError, match="type_str"):
+        image.set_attribute("v", (1.0, 2.0))
+    with pytest.raises(MediaError, match="OpenImageIO type name"):
+        image.set_attribute("v", (1.0, 2.0), "floaty")
+    image.set_attribute("n", 1)
+    image.set_attribute("n", 2)
+    assert [a for a in image.attributes if a.name == "n"] == [Attribute("n", "int", 2)]
+
+
+def test_overscan_windows_are_kept(tmp_path: Path) -> None:
+    data = (-64, -32, W + 128, H + 64)
+    pixels = noise((H + 64, W + 128, 4), np.float16)
+    image = ExrImage(pixels, ("R", "G", "B", "A"), data, (0, 0, W, H))
+    write_exr(tmp_path / "a.exr", image)
+    header = read_header(tmp_path / "a.exr")
+    assert header.data_window == data and header.display_window == (0, 0, W, H)
+    back = read_exr(tmp_path / "a.exr", dtype=None)
+    assert back.data_window == data and back.display_window == (0, 0, W, H)
+    assert np.array_equal(back.pixels.view(np.uint16), pixels.view(np.uint16))
+
+
+@pytest.mark.parametrize(("asked", "read_back"), [
+    ("zip", "zip"), ("piz", "piz"), ("none", "none"),
+    # OpenEXR stores the DWA level only when it is not the default 45
+    ("dwaa", "dwaa"), ("dwaa:100", "dwaa:100"), ("dwab:60", "dwab:60"),
+])
+def test_compression_per_write(tmp_path: Path, asked: str, read_back: str) -> None:
+    image = make_image(np.float16, ("R", "G", "B"), compression="piz")
+    write_exr(tmp_path / "a.exr", image, compression=asked)
+    assert read_header(tmp_path / "a.exr").compression == read_back
+    # None keeps what the image carries (as read from its source)
+    write_exr(tmp_path / "b.exr", read_exr(tmp_path / "a.exr"))
+    assert read_header(tmp_path / "b.exr").compression == read_back
+
+
+def test_unknown_compression_is_refused(tmp_path: Path) -> None:
+    # OpenImageIO itself would quietly write zip instead.
+    with pytest.raises(MediaError, match="compression among"):
+        write_exr(tmp_path / "a.exr", make_image(), compression="zstd")
+    assert not tmp_path.joinpath("a.exr").exists()
+
+
+# -- bad files ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fraction", [0.6, 0.99])
+def test_truncated_frame_is_an_error_naming_it(tmp_path: Path, fraction: float) -> None:
+    good = tmp_path / "plate.1001.exr"
+    write_exr(good, make_image(np.float16))
+    data = good.read_bytes()
+    bad = tmp_path / "plate.1002.exr"
+    bad.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(MediaError) as info:
+        read_exr(bad, frame=1002)
+    err = info.value
+    assert err.where == f"{bad} (frame 1002)"
+    assert "truncated or corrupt" in err.hint and "re-render" in err.hint
+    assert err.found  # OpenImageIO's own text
+    # the header is intact, so a header-only check passes: only a pixel read finds it
+    assert read_header(bad).channels == read_header(good).channels
+
+
+def test_zero_byte_png_and_missing_files(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.exr"
+    empty.write_bytes(b"")
+    with pytest.raises(MediaError, match="empty.exr"):
+        read_exr(empty)
+    png = tmp_path / "png.exr"
+    oiio.ImageBuf(oiio.ImageSpec(8, 8, 3, oiio.UINT8)).write(str(tmp_path / "x.png"))
+    (tmp_path / "x.png").rename(png)
+    with pytest.raises(MediaError, match="found a png file"):
+        read_exr(png)
+    with pytest.raises(MediaError, match="no such file"):
+        read_header(tmp_path / "nope.exr")
+
+
+# -- atomic writes -----------------------------------------------------------------------
+
+def test_writes_leave_no_temp_files_and_never_clobber(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "a.exr"
+    first = make_image(seed=1)
+    write_exr(target, first)
+    assert frames_in(tmp_path / "out") == ["a.exr"]
+    before = target.read_bytes()
+    with pytest.raises(WorkAreaError, match="existing file"):
+        write_exr(target, make_image(seed=2))
+    assert target.read_bytes() == before
+    write_exr(target, make_image(seed=2), overwrite=True)
+    replaced = read_exr(target, dtype=None)
+    assert np.array_equal(replaced.channel("R"), make_image(seed=2).channel("R"))
+    assert frames_in(tmp_path / "out") == ["a.exr"]
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    image = make_image()
+    image.pixels = image.pixels[:2]  # now too small for its data window: OIIO refuses
+    with pytest.raises(MediaError):
+        write_exr(tmp_path / "a.exr", image)
+    assert frames_in(tmp_path) == []
+
+
+# -- sequences ---------------------------------------------------------------------------
+
+def write_sequence(folder: Path, frames: range) -> FrameSequence:
+    seq = FrameSequence(folder / "plate.####.exr")
+    for frame in frames:
+        write_exr(seq.path(frame), make_image(seed=frame))
+    return seq
+
+
+def test_iter_sequence_streams_in_order(tmp_path: Path) -> None:
+    seq = write_sequence(tmp_path, range(1001, 1007))
+    got = [(frame, image) for frame, image in iter_sequence(seq, channels=["Z", "R"], dtype=None)]
+    assert [f for f, _ in got] == list(range(1001, 1007))
+    for frame, image in got:
+        assert image.channels == ("Z", "R")
+        assert np.array_equal(image.channel("Z"), make_image(seed=frame).channel("Z"))
+
+
+def test_iter_sequence_reports_missing_frames_first(tmp_path: Path) -> None:
+    seq = write_sequence(tmp_path, range(1001, 1006))
+    with pytest.raises(MediaError) as info:
+        iter_sequence(seq, frames=range(1000, 1009))  # raises at the call, before reading
+    assert info.value.where == seq.pattern
+    assert info.value.found == "missing frames 1000, 1006-1008"
+
+
+def test_iter_sequence_names_the_corrupt_frame(tmp_path: Path) -> None:
+    seq = write_sequence(tmp_path, range(1001, 1005))
+    data = seq.path(1003).read_bytes()
+    seq.path(1003).write_bytes(data[: len(data) // 2])
+    seen = []
+    with pytest.raises(MediaError) as info:
+        for frame, _ in iter_sequence(seq):
+            seen.append(frame)
+    assert seen == [1001, 1002]
+    assert info.value.where == f"{seq.path(1003)} (frame 1003)"
+
+
+def test_iter_sequence_stops_its_reader_when_abandoned(tmp_path: Path) -> None:
+    seq = write_sequence(tmp_path, range(1, 9))
+    before = threading.active_count()
+    stream = iter_sequence(seq)
+    assert next(stream)[0] == 1
+    stream.close()
+    assert threading.active_count() == before
