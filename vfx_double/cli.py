@@ -1,0 +1,235 @@
+"""The ``vfx-double`` command. The only module that turns errors into exit codes.
+
+Exit 0 on success, 2 on bad input (config, media, licence; and usage errors), 1 on an
+internal error. Every error is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import click
+from tqdm import tqdm
+
+from . import __version__
+from .errors import VfxDoubleError
+
+DEBUG_ENV = "VFX_DOUBLE_DEBUG"
+KEYRING_HELP = ("folder of trusted issuer public keys (default: $VFX_DOUBLE_KEYRING, then "
+                "~/.config/vfx_double/keyring); never read from a shot config")
+
+
+@contextmanager
+def progress_bar(total: int, desc: str, unit: str = "frame") -> Iterator[tqdm]:
+    # tqdm hides itself when stderr is not a terminal (farm logs stay readable).
+    with tqdm(total=total, desc=desc, unit=unit, disable=None, file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        yield bar
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD, found {value!r}", param_hint=name) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="vfx-double")
+def cli() -> None:
+    """Licensed digital doubles: track, train, render, comp and review a shot."""
+
+
+@cli.command()
+@click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+@click.option("--headers-only", is_flag=True,
+              help="read only frame headers (fast; does not catch truncated pixel data)")
+@click.option("--date", "on", help="check the licence on this date (YYYY-MM-DD) instead of today")
+def validate(configs: tuple[Path, ...], keyring: Path | None, headers_only: bool,
+             on: str | None) -> None:
+    """Check shot configs, their plates, colourspaces and licence. Writes nothing."""
+    from .validate import validate as run_validate
+
+    for path in configs:
+        with progress_bar(0, f"validate {path.name}") as bar:
+            def step(n: int) -> None:
+                bar.update(n)
+            report = run_validate(path, keyring=keyring, today=_date(on, "--date"),
+                                  read_pixels=not headers_only, progress=step)
+        click.echo(f"{path}: OK ({report.config.show}/{report.config.shot})")
+        for line in report.lines:
+            click.echo(f"  {line}")
+
+
+@cli.command()
+@click.option("--out", "out", default="demo_out", show_default=True, type=click.Path(path_type=Path),
+              help="folder to build the demo shot in (reused: existing frames are kept)")
+@click.option("--frames", default=48, show_default=True, type=click.IntRange(2, 10000),
+              help="number of plate frames")
+def demo(out: Path, frames: int) -> None:
+    """Build the synthetic demo shot and run every stage that exists on it."""
+    from .demo.shot import build
+    from .validate import validate as run_validate
+
+    with progress_bar(2 * frames, "demo plates") as bar:
+        shot = build(out, frames=frames, progress=bar.update)
+    click.echo(f"demo shot (synthetic, public-domain photo) in {shot.root}")
+    click.echo(f"  config:    {shot.config}")
+    click.echo(f"  plate:     {shot.plate} {shot.frames[0]}-{shot.frames[1]}")
+    click.echo(f"  reference: {shot.reference}")
+    click.echo(f"  licence:   {shot.licence} (DEMO, keyring {shot.keyring})")
+    report = run_validate(shot.config, keyring=shot.keyring)
+    click.echo("validate: OK")
+    for line in report.lines:
+        click.echo(f"  {line}")
+    click.echo(f"next: export VFX_DOUBLE_KEYRING={shot.keyring}; "
+               f"vfx-double validate {shot.config}")
+
+
+@cli.command("import-video")
+@click.argument("video", type=click.Path(path_type=Path))
+@click.argument("pattern")
+@click.option("--colourspace", default="ARRI LogC3 (EI800)", show_default=True,
+              help="colourspace to encode the plate in")
+@click.option("--start", default=1001, show_default=True, help="first frame number")
+@click.option("--max-frames", type=click.IntRange(1), help="stop after this many frames")
+def import_video(video: Path, pattern: str, colourspace: str, start: int,
+                 max_frames: int | None) -> None:
+    """Turn an sRGB video clip into a log-encoded half EXR plate sequence (PATTERN with ####)."""
+    from .color import ColourConfig, resolve_config_uri
+    from .demo.plates import video_to_plates
+    from .io.sequences import FrameSequence, format_frames
+
+    colour = ColourConfig.load(resolve_config_uri(None))
+    colourspace = colour.resolve(colourspace, where="--colourspace")
+    seq = FrameSequence(pattern)
+    with progress_bar(max_frames or 0, f"import {video.name}") as bar:
+        frames = video_to_plates(video, seq, colour=colour, colourspace=colourspace,
+                                 first_frame=start, max_frames=max_frames, progress=bar.update)
+    click.echo(f"{pattern}: frames {format_frames(frames)} in {colourspace}")
+
+
+@cli.group()
+def licence() -> None:
+    """Make issuer keys, issue and verify signed likeness licences."""
+
+
+@licence.command()
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="folder for the key pair")
+@click.option("--key-id", required=True, help="issuer key id, e.g. studio-legal-2026")
+def keygen(out: Path, key_id: str) -> None:
+    """Create an Ed25519 issuer key pair (the .pub goes into the studio keyring)."""
+    from .licence import keygen as make_keys
+
+    private, public = make_keys(out, key_id)
+    click.echo(f"private key: {private} (keep it secret)")
+    click.echo(f"public key:  {public} (copy into the keyring)")
+
+
+@licence.command()
+@click.option("--key", "key", required=True, type=click.Path(path_type=Path), help="issuer private key")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="licence file to write")
+@click.option("--licence-id", required=True)
+@click.option("--actor", required=True)
+@click.option("--licensor", required=True)
+@click.option("--licensee", required=True)
+@click.option("--show", "shows", multiple=True, required=True, help="show code (repeatable)")
+@click.option("--use", "uses", multiple=True, required=True,
+              type=click.Choice(["train", "render", "advertising", "film"]), help="granted use (repeatable)")
+@click.option("--valid-from", required=True, help="YYYY-MM-DD")
+@click.option("--valid-until", required=True, help="YYYY-MM-DD (inclusive)")
+@click.option("--notes", default="")
+def issue(key: Path, out: Path, licence_id: str, actor: str, licensor: str, licensee: str,
+          shows: tuple[str, ...], uses: tuple[str, ...], valid_from: str, valid_until: str,
+          notes: str) -> None:
+    """Sign a likeness licence with an issuer key."""
+    from .licence import Licence, issue as sign, key_id_of
+
+    record = Licence(licence_id=licence_id, actor=actor, licensor=licensor, licensee=licensee,
+                     shows=shows, uses=uses, valid_from=_date(valid_from, "--valid-from"),
+                     valid_until=_date(valid_until, "--valid-until"),
+                     issuer_key_id=key_id_of(key), notes=notes)
+    click.echo(f"issued {sign(record, key, out)}")
+
+
+@licence.command("verify")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+@click.option("--show", help="also require this show")
+@click.option("--use", "uses", multiple=True, help="also require this use (repeatable)")
+@click.option("--date", "on", help="date to check validity on (default today)")
+def licence_verify(path: Path, keyring: Path | None, show: str | None, uses: tuple[str, ...],
+                   on: str | None) -> None:
+    """Check a licence's signature against the keyring, and optionally its scope."""
+    from .licence import load_keyring, require, verify
+
+    lic = verify(path, load_keyring(keyring))
+    day = _date(on, "--date") or dt.date.today()
+    for use in uses:
+        require(lic, show or lic.shows[0], use, day)
+    if show and not uses:
+        require(lic, show, lic.uses[0], day)
+    click.echo(f"{path}: valid signature by {lic.issuer_key_id}; {lic.licence_id} for {lic.actor}; "
+               f"shows {', '.join(lic.shows)}; uses {', '.join(lic.uses)}; "
+               f"{lic.valid_from} to {lic.valid_until}")
+
+
+@cli.group()
+def audit() -> None:
+    """Inspect a shot's hash-chained audit log."""
+
+
+@audit.command("verify")
+@click.argument("target", type=click.Path(path_type=Path))
+def audit_verify(target: Path) -> None:
+    """Verify TARGET (a shot config or an audit.jsonl): every line intact, none removed."""
+    from .audit import verify
+    from .workarea import WorkArea
+
+    if target.suffix in (".yaml", ".yml"):
+        from .config import load
+
+        target = WorkArea(load(target).shot_dir).audit_path
+    count = verify(target)
+    click.echo(f"{target}: {count} {'entry' if count == 1 else 'entries'}, chain intact")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; map our errors to one line and exit 2, anything else to exit 1."""
+    try:
+        result = cli.main(args=argv, prog_name="vfx-double", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except VfxDoubleError as err:
+        click.echo(f"vfx-double: error: {err.one_line()}", err=True)
+        return err.exit_code
+    except click.exceptions.Exit as err:
+        return err.exit_code
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    except click.exceptions.Abort:
+        click.echo("vfx-double: aborted", err=True)
+        return 1
+    except Exception as err:  # noqa: BLE001 - the CLI is where internal errors become exit 1
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        click.echo(f"vfx-double: internal error: {type(err).__name__}: {err} "
+                   f"(set {DEBUG_ENV}=1 for the traceback; please report it)", err=True)
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,181 @@
+"""Build log-encoded EXR plate sequences: the synthetic demo plates and real-clip imports.
+
+The demo scene is scikit-image's public-domain ``astronaut`` photograph hung as a print on
+a softly lit wall and filmed by a moving camera (pan, push-in, small roll) with a slow
+exposure drift and sensor grain, in scene-linear ACEScg, then encoded to the plate's log
+colourspace and written as half-float EXR. Every frame's world->plate matrix is returned
+so tests can compare a tracker against the known motion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ..color import ColourConfig
+from ..errors import MediaError
+from ..io.exr import Attribute, ExrImage, write_exr
+from ..io.sequences import FrameSequence
+from .camera import CameraMove, compose, exposure_ev
+
+#: where the astronaut's face sits in the 512x512 source (measured with FaceMesh: the mesh
+#: spans x 179-271, y 71-177), used to size the print so the face is ~1/4 of the height.
+SOURCE_FACE_HEIGHT = 106.0
+SOURCE_FACE_CENTRE = (225.0, 124.0)
+SRGB = "sRGB Encoded Rec.709 (sRGB)"
+WORKING = "ACEScg"
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class World:
+    """The scene in scene-linear ACEScg and how source photo pixels map into it."""
+
+    pixels: np.ndarray  # (H, W, 3) float32, ACEScg
+    source_to_world: np.ndarray  # (2, 3) astronaut pixel -> world pixel
+    face_centre: tuple[float, float]  # in world pixels
+
+
+def astronaut_srgb() -> np.ndarray:
+    """The public-domain photo shipped inside scikit-image, (512, 512, 3) float32 in 0-1."""
+    from skimage import data
+
+    return data.astronaut().astype(np.float32) / 255.0
+
+
+def build_world(colour: ColourConfig, face_height: float, seed: int = 7) -> World:
+    """Hang the photo on a lit wall big enough for the camera to move over."""
+    scale = face_height / SOURCE_FACE_HEIGHT
+    print_size = int(round(512 * scale))
+    height, width = int(print_size * 1.5), int(print_size * 2.4)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    # A warm wall, brighter towards a key light at the upper left, with low-frequency texture.
+    light = 0.9 * np.exp(-(((xx - 0.3 * width) / width) ** 2 + ((yy - 0.2 * height) / height) ** 2) * 2.0)
+    texture = cv2.GaussianBlur(rng.normal(0.0, 1.0, (height // 8, width // 8)).astype(np.float32),
+                               (0, 0), 3.0)
+    texture = cv2.resize(texture, (width, height), interpolation=cv2.INTER_CUBIC)
+    base = (0.06 + 0.12 * light) * (1.0 + 0.15 * texture)
+    wall = np.stack([base * 1.08, base, base * 0.85], axis=-1).astype(np.float32)
+
+    photo = colour.convert(astronaut_srgb(), SRGB, WORKING)
+    photo = cv2.resize(photo, (print_size, print_size), interpolation=cv2.INTER_CUBIC)
+    x0 = (width - print_size) // 2
+    y0 = (height - print_size) // 2
+    border = max(4, print_size // 60)
+    wall[y0 - border:y0 + print_size + border, x0 - border:x0 + print_size + border] = 0.7
+    wall[y0:y0 + print_size, x0:x0 + print_size] = np.maximum(photo, 0.0) * 0.9
+    source_to_world = np.array([[scale, 0.0, x0 - 0.5 + 0.5 * scale],
+                                [0.0, scale, y0 - 0.5 + 0.5 * scale]])
+    face = source_to_world @ np.array([*SOURCE_FACE_CENTRE, 1.0])
+    return World(wall, source_to_world, (float(face[0]), float(face[1])))
+
+
+def demo_moves(world: World, frame_size: tuple[int, int]) -> tuple[CameraMove, CameraMove]:
+    """The plate's move and the actor reference's, different in direction and framing."""
+    fx, fy = world.face_centre
+    h = frame_size[1]
+    plate = CameraMove(look_from=(fx + 0.12 * h, fy + 0.05 * h), look_to=(fx - 0.10 * h, fy - 0.02 * h),
+                       zoom_from=1.0, zoom_to=1.15, roll_deg=2.0)
+    actor = CameraMove(look_from=(fx - 0.05 * h, fy - 0.10 * h), look_to=(fx + 0.04 * h, fy + 0.08 * h),
+                       zoom_from=1.2, zoom_to=0.95, roll_deg=-3.0, roll_cycles=1.0)
+    return plate, actor
+
+
+def add_grain(log_rgb: np.ndarray, rng: np.random.Generator, strength: float) -> None:
+    """Sensor-like grain added in the log encoding, slightly soft, per channel, in place."""
+    noise = rng.normal(0.0, 1.0, log_rgb.shape).astype(np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), 0.6)
+    # A 0.6 px blur leaves about 0.47 of the noise's std; scale back to the requested one.
+    log_rgb += noise * (strength / 0.47)
+
+
+def render_frame(world: World, matrix: np.ndarray, t: float, frame: int,
+                 frame_size: tuple[int, int], colour: ColourConfig, colourspace: str,
+                 grain: float, seed: int) -> np.ndarray:
+    """One plate frame in ``colourspace``, (H, W, 3) float32; grain seeded by frame."""
+    linear = cv2.warpAffine(world.pixels, matrix, frame_size, flags=cv2.INTER_LANCZOS4,
+                            borderMode=cv2.BORDER_REFLECT)
+    linear *= np.float32(2.0 ** exposure_ev(t))
+    encoded = colour.convert(np.maximum(linear, 0.0), WORKING, colourspace)
+    add_grain(encoded, np.random.default_rng([seed, frame]), grain)
+    return encoded
+
+
+def write_plate(path: Path, pixels: np.ndarray, colourspace: str, attributes: dict[str, str],
+                compression: str = "zip") -> None:
+    """Write an RGB half-float plate frame; the colourspace is recorded in our own attribute."""
+    h, w = pixels.shape[:2]
+    attrs = [Attribute("vfx_double/colourspace", "string", colourspace)]
+    attrs += [Attribute(f"vfx_double/{k}", "string", v) for k, v in attributes.items()]
+    image = ExrImage(pixels=pixels.astype(np.float16), channels=("R", "G", "B"),
+                     data_window=(0, 0, w, h), display_window=(0, 0, w, h),
+                     attributes=attrs, compression=compression)
+    write_exr(path, image, compression=compression, pixel_type="half")
+
+
+def write_demo_sequence(seq: FrameSequence, world: World, move: CameraMove, frames: list[int],
+                        frame_size: tuple[int, int], colour: ColourConfig, colourspace: str,
+                        label: str, seed: int, only: set[int] | None = None,
+                        progress: ProgressFn | None = None) -> dict[int, list[list[float]]]:
+    """Write the frames in ``only`` (default all); return every frame's source->plate matrix.
+
+    The move spans the whole range, so matrices are known for all frames even when a rerun
+    writes only the missing ones.
+    """
+    truth: dict[int, list[list[float]]] = {}
+    count = max(len(frames) - 1, 1)
+    for i, frame in enumerate(frames):
+        t = i / count
+        matrix = move.matrix(t, frame_size)
+        truth[frame] = compose(matrix, world.source_to_world).tolist()
+        if only is not None and frame not in only:
+            continue
+        pixels = render_frame(world, matrix, t, frame, frame_size, colour, colourspace,
+                              grain=0.004, seed=seed)
+        write_plate(seq.path(frame), pixels, colourspace, {"synthetic": label})
+        if progress:
+            progress(1)
+    return truth
+
+
+def video_to_plates(video: Path, seq: FrameSequence, *, colour: ColourConfig, colourspace: str,
+                    first_frame: int = 1001, max_frames: int | None = None, source_space: str = SRGB,
+                    progress: ProgressFn | None = None) -> list[int]:
+    """Decode an sRGB video clip and write it as a log-encoded half EXR plate sequence.
+
+    Frames already on disk are kept (a rerun fills only missing ones). Returns the frames.
+    """
+    capture = cv2.VideoCapture(str(video))
+    if not capture.isOpened():
+        raise MediaError(str(video), "a video file OpenCV's FFmpeg can decode",
+                         "a file that does not open", "check the path and the codec")
+    existing = set(seq.existing())
+    written: list[int] = []
+    try:
+        index = 0
+        while max_frames is None or index < max_frames:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            frame = first_frame + index
+            index += 1
+            written.append(frame)
+            if frame in existing:
+                continue
+            srgb = bgr[:, :, ::-1].astype(np.float32) / 255.0
+            encoded = colour.convert(srgb, source_space, colourspace)
+            write_plate(seq.path(frame), encoded, colourspace, {"source": video.name})
+            if progress:
+                progress(1)
+    finally:
+        capture.release()
+    if not written:
+        raise MediaError(str(video), "at least one decodable frame", "none",
+                         "check the file is a video and not empty")
+    return written
