@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 from .errors import AuditError
 from .io import atomic
-from .licence import canonical_json, check_schema, parse_json
+from .records import canonical_json, check_schema, parse_json
 
 ENTRY_SCHEMA = ("AuditEntry", 1)
 HEAD_SCHEMA = ("AuditHead", 1)

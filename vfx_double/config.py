@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from .errors import ConfigError
+from .records import check_schema
 from .yamlspec import Origins, build, load_yaml, merge
 
 SCHEMA = "ShotConfig"
@@ -165,18 +166,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 def _check_schema(data: dict[str, Any], origins: Origins, path: Path, name: str,
                   version: int) -> None:
-    value = data.get("schema")
     where = origins.where(("schema",)) if "schema" in data else f"{path}:1"
-    expected = f"schema: {name}.{version}"
-    m = re.fullmatch(rf"{name}\.(\d+)", str(value)) if isinstance(value, str) else None
-    if m is None:
-        raise ConfigError(where, expected, repr(value) if value is not None else "no schema key",
-                          f"add 'schema: {name}.{version}' as the first line")
-    found = int(m.group(1))
-    if found > version:
-        raise ConfigError(where, f"{name} version {version} or older", f"{name}.{found}",
-                          "this file was written by a newer vfx_double; upgrade vfx_double")
-    # Older versions would be upgraded here, one function per version (none exist yet).
+    check_schema(data.get("schema"), (name, version), where, ConfigError,
+                 hint=f"add 'schema: {name}.{version}' as the first line")
 
 
 def load_show_defaults(shot_path: Path) -> tuple[dict[str, Any], Origins]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import json
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -27,8 +26,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import LicenceError, VfxDoubleError
+from .errors import LicenceError
 from .io import atomic
+from .records import canonical_json, check_schema, parse_json
 
 USES = ("train", "render", "advertising", "film")
 
@@ -45,51 +45,6 @@ _TEXT_FIELDS = ("licence_id", "actor", "licensor", "licensee", "issuer_key_id")
 
 
 # --- records shared with audit.py -----------------------------------------------------------
-
-def canonical_json(obj: Any) -> bytes:
-    """The exact bytes that are signed or hashed: sorted keys, no spaces, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
-
-
-def parse_json(data: bytes | str, where: str, error: type[VfxDoubleError], *,
-               add_line: bool = True) -> Any:
-    """``json.loads`` that refuses duplicate keys (a second value could hide the signed one).
-
-    With ``add_line`` a syntax error's ``where`` gets ``:line``; leave it off when ``where``
-    already names the line (one JSONL line).
-    """
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        if dupes:
-            raise error(where, "each key once", f"duplicate key {dupes[0]!r}")
-        return dict(pairs)
-
-    try:
-        return json.loads(data, object_pairs_hook=no_duplicates)
-    except UnicodeDecodeError as err:
-        raise error(where, "UTF-8 JSON", f"undecodable bytes ({err.reason})") from err
-    except json.JSONDecodeError as err:
-        place = f"{where}:{err.lineno}" if add_line else where
-        raise error(place, "valid JSON", f"{err.msg} at column {err.colno}") from err
-
-
-def check_schema(value: Any, schema: tuple[str, int], where: str,
-                 error: type[VfxDoubleError]) -> int:
-    """The version of a ``"Name.N"`` schema tag; refuse another name or a newer version."""
-    name, version = schema
-    m = re.fullmatch(rf"{name}\.(\d+)", value) if isinstance(value, str) else None
-    if m is None:
-        raise error(f"{where} (field schema)", f"{name}.{version}", repr(value),
-                    "this is not a file this tool wrote")
-    found = int(m.group(1))
-    if found > version:
-        raise error(f"{where} (field schema)", f"{name}.{version} or older", f"{name}.{found}",
-                    "it was written by a newer vfx_double; upgrade vfx_double")
-    # Older versions would be upgraded here, one function per version (none exist yet).
-    return found
-
 
 def _check_keys(data: Any, required: set[str], where: str,
                 optional: frozenset[str] | set[str] = frozenset()) -> None:
