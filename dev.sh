@@ -46,6 +46,9 @@ setup_venv() {
         pip_quiet "$log" "${VFX_DOUBLE_TORCH:-torch==2.13.0}"
     fi
     pip_quiet "$log" -e ".[test]"
+    # The default tracker; its face models ship inside this wheel (works offline). --no-deps:
+    # see pyproject.toml, whose dependencies list what it needs.
+    pip_quiet "$log" --no-deps "mediapipe==0.10.21"
     echo "$want" > "$stamp"
 }
 
