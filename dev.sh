@@ -49,6 +49,9 @@ setup_venv() {
     # The default tracker; its face models ship inside this wheel (works offline). --no-deps:
     # see pyproject.toml, whose dependencies list what it needs.
     pip_quiet "$log" --no-deps "mediapipe==0.10.21"
+    # The `fan` tracker's model definition (torch only). --no-deps: its numba and
+    # opencv-python are not used, and opencv-python would replace headless cv2.
+    pip_quiet "$log" --no-deps "face-alignment==1.5.0"
     echo "$want" > "$stamp"
 }
 

@@ -95,6 +95,22 @@ def demo(out: Path, frames: int) -> None:
                f"vfx-double validate {shot.config}")
 
 
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--frames", "frame_range", help="track only plate frames A-B (default: the shot's range)")
+@click.option("--qc", is_flag=True, help="also write a contact sheet and an H.264 preview")
+@click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+def track(config: Path, frame_range: str | None, qc: bool, keyring: Path | None) -> None:
+    """Track the performer (and the actor reference) and extract the faceset."""
+    from .io.sequences import parse_frame_range
+    from .track.stage import track_shot
+
+    frames = parse_frame_range(frame_range) if frame_range else None
+    report = track_shot(config, frames=frames, qc=qc, keyring=keyring, bar=progress_bar)
+    for line in report.lines():
+        click.echo(line)
+
+
 @cli.command("import-video")
 @click.argument("video", type=click.Path(path_type=Path))
 @click.argument("pattern")

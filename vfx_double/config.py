@@ -88,8 +88,15 @@ class Performer:
 @dataclass(frozen=True)
 class Track:
     backend: Literal["mediapipe", "fan"] = "mediapipe"
+    weights: Optional[Path] = None  # local weights folder for backends that need one (fan)
     max_gap: int = field(default=8, metadata={"min": 0, "max": 1000})
     smoothing: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    coverage: float = field(default=0.6, metadata={"min": 0.1, "max": 1.0})
+    crop_size: int = field(default=256, metadata={"min": 64, "max": 2048})
+    min_confidence: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    # a crop is skipped as blurred below this fraction of the shot's median sharpness
+    min_sharpness: float = field(default=0.35, metadata={"min": 0.0, "max": 1.0})
+    redetect_every: int = field(default=12, metadata={"min": 1, "max": 10000})
 
 
 @dataclass(frozen=True)
