@@ -1,0 +1,1 @@
+"""Face tracking: detector and landmark backends, smoothing, alignment, faceset."""
