@@ -1,0 +1,264 @@
+"""``vfx-double track``: plate and actor reference -> versioned track, faceset and QC.
+
+Pass one reads each frame, shows the detector display-referred sRGB made with OCIO from
+the sequence's colourspace, and follows the performer. Then gaps are filled, landmarks
+smoothed (zero lag, the whole shot is known) and aligned. Pass two reads the frames
+again in the network encoding and writes the aligned crops (and the QC preview).
+Memory holds landmarks, not frames, so it does not grow with the shot's pixels.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ..color import ColourConfig
+from ..config import Performer, Sequence, ShotConfig
+from ..errors import MediaError, TrackingError
+from ..io.exr import Attribute, ExrImage, iter_sequence, read_exr, write_exr
+from ..io.sequences import FrameSequence, format_frames
+from .align import align_matrix, warp_points
+from .backends import FaceBox, LandmarkBackend
+from .faceset import head_pose, hull_mask, sharpness, warp_crop, with_offset
+from .follow import Follower
+from .gaps import fill_gaps, gap_ranges
+from .result import TrackResult
+from .smooth import smooth_landmarks
+
+#: what the detector sees: plain sRGB encoding, the look of the photos it was trained on
+DISPLAY_SPACE = "sRGB Encoded Rec.709 (sRGB)"
+SHARPNESS_SIZE = 128
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass
+class PassOne:
+    """Per-frame findings of pass one, in plate (display-window) pixels."""
+
+    frames: list[int]
+    frame_size: tuple[int, int] = (0, 0)
+    points: list[np.ndarray | None] = field(default_factory=list)
+    confidence: list[float] = field(default_factory=list)
+    others: list[list[FaceBox]] = field(default_factory=list)
+    sharpness: list[float] = field(default_factory=list)
+    chosen: FaceBox | None = None
+    chosen_frame: int | None = None
+
+
+def display_u8(colour: ColourConfig, pixels: np.ndarray, colourspace: str) -> np.ndarray:
+    """(H, W, 3) uint8 sRGB of a plate's RGB for the detector and QC."""
+    srgb = colour.convert(pixels[:, :, :3], colourspace, DISPLAY_SPACE)
+    return (np.clip(srgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def check_finite(image: ExrImage, seq: FrameSequence, frame: int) -> None:
+    rgb = image.pixels[:, :, :3]
+    if not np.isfinite(rgb).all():
+        bad = int((~np.isfinite(rgb)).any(axis=2).sum())
+        raise MediaError(f"{seq.path(frame)} (frame {frame})", "finite pixel values",
+                         f"{bad} pixels with NaN or Inf", "fix or re-render that frame")
+
+
+def pass_one(seq: FrameSequence, frames: list[int], colourspace: str, colour: ColourConfig,
+             backend: LandmarkBackend, cfg: ShotConfig, performer: Performer,
+             hint: FaceBox | None = None, progress: ProgressFn | None = None) -> PassOne:
+    found = PassOne(frames)
+    follower = Follower(backend, performer, cfg.track.min_confidence,
+                        cfg.track.redetect_every, hint=hint)
+    for frame, image in iter_sequence(seq, frames, channels=None):
+        check_finite(image, seq, frame)
+        dx, dy = image.data_window[:2]
+        found.frame_size = tuple(image.display_window[2:4])  # type: ignore[assignment]
+        rgb = display_u8(colour, image.pixels, colourspace)
+        faces = follower.step(rgb)
+        marks = faces.landmarks
+        offset = np.array([dx, dy], dtype=np.float64)
+        if marks is None:
+            found.points.append(None)
+            found.confidence.append(0.0)
+            found.sharpness.append(0.0)
+        else:
+            found.points.append(marks.points + offset)
+            found.confidence.append(float(marks.confidence))
+            found.sharpness.append(_quick_sharpness(rgb, marks.points, cfg.track.coverage))
+        found.others.append([_shift(b, dx, dy) for b in faces.others])
+        if found.chosen is None and follower.chosen is not None:
+            found.chosen, found.chosen_frame = _shift(follower.chosen, dx, dy), frame
+        if progress:
+            progress(1)
+    return found
+
+
+def _shift(box: FaceBox, dx: float, dy: float) -> FaceBox:
+    return FaceBox(box.x0 + dx, box.y0 + dy, box.x1 + dx, box.y1 + dy, box.score)
+
+
+def _quick_sharpness(rgb: np.ndarray, points: np.ndarray, coverage: float) -> float:
+    """Sharpness of a small aligned grey crop: cheap, and comparable across the shot."""
+    matrix = align_matrix(points, SHARPNESS_SIZE, coverage)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    crop = cv2.warpAffine(grey, matrix, (SHARPNESS_SIZE, SHARPNESS_SIZE), flags=cv2.INTER_AREA)
+    mask = hull_mask(warp_points(matrix, points), SHARPNESS_SIZE)
+    return sharpness(crop[:, :, None], mask)
+
+
+def finish(found: PassOne, name: str, seq: FrameSequence, colourspace: str,
+           backend: LandmarkBackend, cfg: ShotConfig, performer: Performer,
+           fps: float) -> TrackResult:
+    """Gaps, smoothing, alignment and flags over the whole sequence."""
+    t = len(found.frames)
+    have = np.array([p is not None for p in found.points])
+    if not have.any():
+        raise TrackingError(f"{seq.pattern} frames {format_frames(found.frames)}",
+                            "a face on at least one frame", "no face on any frame",
+                            "check the plate shows a face of at least ~60 px and the "
+                            "colourspace is right (the detector sees sRGB made from it)")
+    raw = np.zeros((t, 68, 2))
+    raw[have] = np.stack([p for p in found.points if p is not None])
+    confidence = np.asarray(found.confidence)
+    filled, interpolated, long_gaps = fill_gaps(raw, have, cfg.track.max_gap)
+    valid = have | interpolated
+    points = smooth_landmarks(filled, cfg.track.smoothing, valid=valid, fps=fps)
+    size, coverage = cfg.track.crop_size, cfg.track.coverage
+    matrices = np.zeros((t, 2, 3))
+    boxes = np.zeros((t, 4))
+    for i in np.flatnonzero(valid):
+        matrices[i] = align_matrix(points[i], size, coverage)
+        boxes[i] = [*points[i].min(0), *points[i].max(0)]
+    long_frames = {i for a, b in long_gaps for i in range(a, b + 1)}
+    flags: list[list[str]] = []
+    for i in range(t):
+        f: list[str] = []
+        if not valid[i]:
+            f.append("no_face")
+        if interpolated[i]:
+            f.append("interpolated")
+        if have[i] and confidence[i] < cfg.track.min_confidence:
+            f.append("low_confidence")
+        if i in long_frames:
+            f.append("long_gap")
+        flags.append(f)
+    gaps = [(found.frames[a], found.frames[b]) for a, b in gap_ranges(have)]
+    settings = {k: getattr(cfg.track, k) for k in ("smoothing", "max_gap", "coverage",
+                                                   "crop_size", "min_confidence")}
+    return TrackResult(
+        sequence=name, source=seq.pattern, colourspace=colourspace,
+        frame_size=found.frame_size, frames=found.frames, points_raw=np.where(
+            have[:, None, None], raw, np.nan), points=np.where(valid[:, None, None], points, np.nan),
+        boxes=boxes, confidence=confidence, matrices=matrices, flags=flags,
+        backend={"name": backend.name, "version": backend.version()}, settings=settings,
+        performer={"select": performer.select, "chosen_on": found.chosen_frame,
+                   "box": None if found.chosen is None else
+                   [round(v, 1) for v in (found.chosen.x0, found.chosen.y0,
+                                          found.chosen.x1, found.chosen.y1)]},
+        summary={"frames": t, "found": int(have.sum()), "interpolated": int(interpolated.sum()),
+                 "no_face": int((~valid).sum()),
+                 "gaps": [list(g) for g in gaps],
+                 "long_gaps": [[found.frames[a], found.frames[b]] for a, b in long_gaps]},
+    )
+
+
+def sequence_frames(seq_cfg: Sequence, where: str, requested: tuple[int, int] | None
+                    ) -> tuple[FrameSequence, list[int]]:
+    seq = FrameSequence(str(seq_cfg.path), seq_cfg.frames)
+    frames = seq.frames()
+    if not frames:
+        raise MediaError(where, f"frames matching {seq_cfg.path}", "none on disk",
+                         "check the path and the frame token")
+    if requested is not None:
+        first, last = requested
+        if first < frames[0] or last > frames[-1]:
+            raise MediaError(where, f"--frames inside the sequence's {frames[0]}-{frames[-1]}",
+                             f"{first}-{last}", "pick frames the plate has")
+        frames = [f for f in frames if first <= f <= last]
+    missing = seq.missing(frames)
+    if missing:
+        raise MediaError(where, f"frames {format_frames(frames)}",
+                         f"missing frames {format_frames(missing)}", "restore them or narrow --frames")
+    return seq, frames
+
+
+def frame_hint(seq: FrameSequence, frame: int, colourspace: str, colour: ColourConfig,
+               backend: LandmarkBackend, cfg: ShotConfig) -> FaceBox | None:
+    """For ``performer.select: frame``: the largest face on that frame seeds the choice."""
+    image = read_exr(seq.path(frame))
+    boxes = backend.detect(display_u8(colour, image.pixels, colourspace))
+    if not boxes:
+        raise TrackingError(f"{cfg.where('performer', 'frame')}", f"a face on frame {frame}",
+                            "none", "pick a frame where the performer is visible")
+    best = max(boxes, key=lambda b: b.width * b.height)
+    return _shift(best, *image.data_window[:2])
+
+
+def track_sequence(name: str, seq: FrameSequence, frames: list[int], colourspace: str,
+                   colour: ColourConfig, backend: LandmarkBackend, cfg: ShotConfig,
+                   performer: Performer, hint: FaceBox | None = None,
+                   progress: ProgressFn | None = None) -> tuple[TrackResult, PassOne, float]:
+    start = time.perf_counter()
+    found = pass_one(seq, frames, colourspace, colour, backend, cfg, performer, hint=hint,
+                     progress=progress)
+    result = finish(found, name, seq, colourspace, backend, cfg, performer, fps=cfg.review.fps)
+    return result, found, time.perf_counter() - start
+
+
+def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour: ColourConfig,
+                network: str, cfg: ShotConfig, out_dir: Path, qc_sink: Callable | None = None,
+                progress: ProgressFn | None = None) -> dict:
+    """Pass two: write the aligned crops; return FacesetMeta.1 (also for the caller to save)."""
+    size = cfg.track.crop_size
+    sharp = np.asarray(found.sharpness)
+    have = np.array([p is not None for p in found.points])
+    median = float(np.median(sharp[have])) if have.any() else 0.0
+    skipped: dict[str, list[int]] = {"no_face": [], "low_confidence": [], "blurred": [],
+                                     "interpolated": []}
+    crops = []
+    for i, (frame, image) in enumerate(iter_sequence(seq, result.frames)):
+        flags = result.flags[i]
+        reason = None
+        if "no_face" in flags:
+            reason = "no_face"
+        elif "interpolated" in flags:
+            reason = "interpolated"
+        elif "low_confidence" in flags:
+            reason = "low_confidence"
+        elif sharp[i] < cfg.track.min_sharpness * median:
+            reason = "blurred"
+        if qc_sink is not None:
+            qc_sink(i, frame, image, reason)
+        if reason is not None:
+            skipped[reason].append(frame)
+            if progress:
+                progress(1)
+            continue
+        matrix = result.matrices[i]
+        encoded = colour.convert(image.pixels[:, :, :3], result.colourspace, network)
+        crop = warp_crop(encoded, with_offset(matrix, image.data_window), size)
+        points_crop = warp_points(matrix, result.points[i])
+        mask = hull_mask(points_crop, size)
+        pixels = np.concatenate([crop, mask[:, :, None]], axis=2).astype(np.float16)
+        file_name = f"crop.{frame:0{seq.padding}d}.exr"
+        write_exr(out_dir / file_name, ExrImage(
+            pixels=pixels, channels=("R", "G", "B", "mask"), data_window=(0, 0, size, size),
+            display_window=(0, 0, size, size), compression="zip",
+            attributes=[Attribute("vfx_double/colourspace", "string", network),
+                        Attribute("vfx_double/frame", "int", int(frame)),
+                        Attribute("vfx_double/sequence", "string", result.sequence)]))
+        yaw, pitch, roll = head_pose(result.points[i], result.frame_size)
+        crops.append({"frame": frame, "file": file_name, "matrix": matrix.round(6).tolist(),
+                      "landmarks": points_crop.round(3).tolist(),
+                      "sharpness": round(float(sharp[i]), 6),
+                      "confidence": round(float(result.confidence[i]), 4),
+                      "yaw": round(yaw, 2), "pitch": round(pitch, 2), "roll": round(roll, 2)})
+        if progress:
+            progress(1)
+    return {"schema": "FacesetMeta.1", "sequence": result.sequence, "colourspace": network,
+            "size": size, "coverage": cfg.track.coverage, "crops": crops,
+            "skipped": {k: len(v) for k, v in skipped.items()},
+            "skipped_frames": {k: format_frames(v) for k, v in skipped.items() if v},
+            "median_sharpness": median}

@@ -1,0 +1,204 @@
+"""The track stage as the CLI and farm run it: checks, versions, passes, QC, audit."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import config as config_mod
+from ..audit import AuditLog, hash_tree
+from ..color import ColourConfig, resolve_config_uri
+from ..config import Performer, ShotConfig
+from ..errors import ConfigError
+from ..io import atomic
+from ..io.exr import ExrImage
+from ..io.sequences import FrameSequence
+from ..validate import shot_licence
+from ..workarea import WorkArea
+from .backends import get_backend
+from .preview import PreviewWriter
+from .qc import QcFrame, contact_sheet, resized
+from .result import TrackResult
+from .run import PassOne, crop_frames, display_u8, frame_hint, sequence_frames, track_sequence
+
+ProgressFn = Callable[[int], None]
+BarFactory = Callable[[int, str], "object"]
+CONTACT_THUMBS = 36
+THUMB_WIDTH = 640
+
+
+@dataclass
+class TrackReport:
+    track_dir: Path
+    faceset_dir: Path
+    results: dict[str, TrackResult] = field(default_factory=dict)
+    facesets: dict[str, dict] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    qc_files: list[Path] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"track:   {self.track_dir}", f"faceset: {self.faceset_dir}"]
+        for name, result in self.results.items():
+            s = result.summary
+            fps = s["frames"] / self.seconds[name] if self.seconds.get(name) else 0.0
+            gaps = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in s["gaps"]) or "none"
+            meta = self.facesets[name]
+            skipped = ", ".join(f"{n} {k}" for k, n in meta["skipped"].items() if n) or "none"
+            out.append(f"{name}: faces on {s['found']}/{s['frames']} frames, "
+                       f"{s['interpolated']} interpolated, gaps {gaps}; "
+                       f"{len(meta['crops'])} crops, skipped {skipped}; {fps:.1f} frames/s")
+        out += [f"qc:      {p}" for p in self.qc_files]
+        return out
+
+
+def manifest_hash(seq: FrameSequence, frames: list[int]) -> str:
+    """sha256 over each frame's name, size and mtime: identifies the plate as read without
+    hashing terabytes of pixels on every run."""
+    digest = hashlib.sha256()
+    for frame in frames:
+        stat = seq.path(frame).stat()
+        digest.update(f"{seq.path(frame).name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: bool = False,
+               keyring: Path | None = None, bar: Callable | None = None) -> TrackReport:
+    """Run tracking and faceset extraction for a shot; returns what was written."""
+    cfg = config_mod.load(path)
+    # The actor reference becomes training data: the licence must grant training.
+    lic = shot_licence(cfg, ("train",), keyring=keyring)
+    colour = ColourConfig.load(resolve_config_uri(cfg.colour.config, cfg.source.parent))
+    plate_space = colour.resolve(cfg.plate.colourspace, where=cfg.where("plate", "colourspace"))
+    ref_space = colour.resolve(cfg.actor.reference.colourspace,
+                               where=cfg.where("actor", "reference", "colourspace"))
+    network = colour.resolve(cfg.colour.network, where=cfg.where("colour", "network"))
+    plate_seq, plate_frames = sequence_frames(cfg.plate, cfg.where("plate", "path"), frames)
+    ref_seq, ref_frames = sequence_frames(cfg.actor.reference,
+                                          cfg.where("actor", "reference", "path"), None)
+    if cfg.performer.select == "frame" and cfg.performer.frame not in plate_frames:
+        raise ConfigError(cfg.where("performer", "frame"),
+                          f"a frame of the tracked range {plate_frames[0]}-{plate_frames[-1]}",
+                          str(cfg.performer.frame), "pick a frame inside the plate range")
+    backend = get_backend(cfg.track.backend, weights=cfg.track.weights,
+                          where=cfg.where("track", "backend"))
+    area = WorkArea(cfg.shot_dir)
+    try:
+        hint = (frame_hint(plate_seq, cfg.performer.frame, plate_space, colour, backend, cfg)
+                if cfg.performer.select == "frame" and cfg.performer.frame is not None else None)
+        jobs = [("plate", plate_seq, plate_frames, plate_space, cfg.performer, hint),
+                ("actor", ref_seq, ref_frames, ref_space, Performer(), None)]
+        tracked: dict[str, tuple[TrackResult, PassOne, FrameSequence]] = {}
+        seconds: dict[str, float] = {}
+        for name, seq, seq_frames, space, performer, seed in jobs:
+            with _bar(bar, len(seq_frames), f"track {name}") as update:
+                result, found, secs = track_sequence(name, seq, seq_frames, space, colour,
+                                                     backend, cfg, performer, hint=seed,
+                                                     progress=update)
+            tracked[name] = (result, found, seq)
+            seconds[name] = secs
+    finally:
+        backend.close()
+
+    track_dir = area.new_version("track")
+    faceset_dir = area.new_version("faceset")
+    report = TrackReport(track_dir, faceset_dir, seconds=seconds)
+    for name, (result, found, seq) in tracked.items():
+        result.save(track_dir / ("track.json" if name == "plate" else f"{name}.json"))
+        report.results[name] = result
+        start = time.perf_counter()
+        with _bar(bar, len(result.frames), f"faceset {name}") as update, \
+                _qc(qc, track_dir / "qc", name, result, found, colour, cfg) as sink:
+            meta = crop_frames(result, found, seq, colour, network, cfg, faceset_dir / name,
+                               qc_sink=sink, progress=update)
+        report.seconds[name] += time.perf_counter() - start
+        meta["track"] = str(track_dir.relative_to(cfg.shot_dir))
+        atomic.write_json(faceset_dir / name / "meta.json", meta, overwrite=False)
+        report.facesets[name] = meta
+        if qc:
+            report.qc_files += sorted((track_dir / "qc").glob(f"{name}_*"))
+
+    AuditLog(area.audit_path).append(
+        "track",
+        inputs={"plate": manifest_hash(plate_seq, plate_frames),
+                "reference": manifest_hash(ref_seq, ref_frames)},
+        outputs={"track": hash_tree(track_dir), "faceset": hash_tree(faceset_dir)},
+        licence_id=lic.licence_id, config_hash=cfg.config_hash(),
+        extra={"frames": [plate_frames[0], plate_frames[-1]], "backend": cfg.track.backend,
+               "track_version": track_dir.name, "faceset_version": faceset_dir.name})
+    return report
+
+
+class _bar:
+    """A progress context: the CLI's bar when given, else nothing."""
+
+    def __init__(self, factory: Callable | None, total: int, desc: str) -> None:
+        self.factory, self.total, self.desc = factory, total, desc
+        self.bar = None
+
+    def __enter__(self) -> ProgressFn:
+        if self.factory is None:
+            return lambda n: None
+        self.bar = self.factory(self.total, self.desc)
+        return self.bar.__enter__().update
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+class _qc:
+    """Feeds pass two's frames to the H.264 preview and the contact sheet when --qc."""
+
+    def __init__(self, enabled: bool, folder: Path, name: str, result: TrackResult,
+                 found: PassOne, colour: ColourConfig, cfg: ShotConfig) -> None:
+        self.enabled, self.folder, self.name = enabled, folder, name
+        self.result, self.found, self.colour, self.cfg = result, found, colour, cfg
+        self.writer = None
+        self.thumbs: list = []
+        count = len(result.frames)
+        self.pick = set(np.linspace(0, count - 1, min(CONTACT_THUMBS, count)).round().astype(int))
+
+    def __enter__(self) -> Callable | None:
+        if not self.enabled:
+            return None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.writer = PreviewWriter(self.folder / f"{self.name}_preview.mp4", fps=self.cfg.review.fps)
+        self.writer.__enter__()
+        return self.add
+
+    def add(self, i: int, frame: int, image: ExrImage, reason: str | None) -> None:
+        r = self.result
+        dx, dy = image.data_window[:2]
+        offset = np.array([dx, dy])
+        flags = list(r.flags[i]) + ([reason] if reason and reason not in r.flags[i] else [])
+        valid = "no_face" not in r.flags[i]
+        raw = self.found.points[i]
+        qc = QcFrame(
+            frame=frame, image=display_u8(self.colour, image.pixels, r.colourspace),
+            points=r.points[i] - offset if valid else None,
+            raw_points=raw - offset if raw is not None else None,
+            box=tuple((r.boxes[i] - np.tile(offset, 2)).tolist()) if valid else None,
+            others=[(b.x0 - dx, b.y0 - dy, b.x1 - dx, b.y1 - dy) for b in self.found.others[i]],
+            flags=flags, confidence=float(r.confidence[i]) if valid else None)
+        assert self.writer is not None
+        self.writer.add(qc)
+        if i in self.pick:
+            # Thumbnails only: the sheet must not hold dozens of full-size 4K frames.
+            h, w = qc.image.shape[:2]
+            self.thumbs.append(resized(qc, THUMB_WIDTH, max(2, round(h * THUMB_WIDTH / w))))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.writer is None:
+            return
+        self.writer.__exit__(*exc)
+        if exc[0] is None:
+            s = self.result.summary
+            contact_sheet(self.thumbs, self.folder / f"{self.name}_contact.png",
+                          title=f"{self.cfg.show}/{self.cfg.shot} {self.name}: "
+                                f"{self.result.backend['version']}, faces {s['found']}/{s['frames']}, "
+                                f"performer: {self.result.performer.get('select')}")
