@@ -20,6 +20,8 @@ from typing import Callable
 import numpy as np
 import PyOpenColorIO as ocio
 
+from _machine import cpu_model
+
 from vfx_double.color import DEFAULT_CONFIG, FAST_FLAGS, PRECISE_FLAGS, ColourConfig
 
 
@@ -34,17 +36,6 @@ def timings(step: Callable[[], None], repeats: int,
         step()
         result.append((time.perf_counter() - start) * 1e3)
     return result
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

@@ -33,6 +33,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from _machine import cpu_model
+
 from vfx_double.track import ibug68
 from vfx_double.track.backends import FaceBox, get_backend
 from vfx_double.track.backends.mediapipe import quiet_native_logs
@@ -49,17 +51,6 @@ class Row:
     landmarks_ms: list[float] = field(default_factory=list)
     anchor_nme: float | None = None
     anchor_ms: list[float] = field(default_factory=list)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def load_rgb(path: Path) -> np.ndarray:

@@ -149,3 +149,25 @@ def test_actor_reference_matching_nothing(capsys, mini: MiniShot) -> None:
     mini.edit("../../ref/ref.%04d.exr", "../../ref/reff.%04d.exr")
     line = fails(capsys, mini.config, "--keyring", mini.keyring)
     assert "reff.%04d.exr" in line and "sh010.yaml:13" in line
+
+
+def test_landmarks_are_in_plate_pixels_with_overscan(demo, tmp_path: Path) -> None:
+    """The same pixels stored with a data window starting at (-64, -32) (overscan) give
+    landmarks 64 px left and 32 px up in plate (display-window) coordinates."""
+    from vfx_double import config as config_mod
+    from vfx_double.track.backends import get_backend
+    from vfx_double.track.run import pass_one
+
+    cfg = config_mod.load(demo.config)
+    colour = ColourConfig.load(DEFAULT_CONFIG)
+    plate = FrameSequence(str(demo.plate))
+    over = FrameSequence(str(tmp_path / "over.####.exr"))
+    for frame in (1001, 1002):
+        image = read_exr(plate.path(frame), dtype=None)
+        x, y, w, h = image.data_window
+        write_exr(over.path(frame), image.replace(data_window=(x - 64, y - 32, w, h)))
+    with get_backend("mediapipe") as backend:
+        a = pass_one(plate, [1001, 1002], "ARRI LogC3 (EI800)", colour, backend, cfg, cfg.performer)
+        b = pass_one(over, [1001, 1002], "ARRI LogC3 (EI800)", colour, backend, cfg, cfg.performer)
+    for pa, pb in zip(a.points, b.points):
+        assert np.allclose(pb - pa, [-64.0, -32.0], atol=0.05)
