@@ -107,3 +107,4 @@ def test_demo_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--out", str(tmp_path / "d"), "--frames", "2"]) == 0
     out = capsys.readouterr().out
     assert "validate: OK" in out and "DEMO" in out
+    assert "track: OK" in out and "plate: faces on 2/2 frames" in out

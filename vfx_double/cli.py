@@ -76,8 +76,9 @@ def validate(configs: tuple[Path, ...], keyring: Path | None, headers_only: bool
 @click.option("--frames", default=48, show_default=True, type=click.IntRange(2, 10000),
               help="number of plate frames")
 def demo(out: Path, frames: int) -> None:
-    """Build the synthetic demo shot and run every stage that exists on it."""
+    """Build the synthetic demo shot and run every stage that exists on it (validate, track)."""
     from .demo.shot import build
+    from .track.stage import track_shot
     from .validate import validate as run_validate
 
     with progress_bar(2 * frames, "demo plates") as bar:
@@ -91,8 +92,12 @@ def demo(out: Path, frames: int) -> None:
     click.echo("validate: OK")
     for line in report.lines:
         click.echo(f"  {line}")
+    tracked = track_shot(shot.config, qc=True, keyring=shot.keyring, bar=progress_bar)
+    click.echo("track: OK")
+    for line in tracked.lines():
+        click.echo(f"  {line}")
     click.echo(f"next: export VFX_DOUBLE_KEYRING={shot.keyring}; "
-               f"vfx-double validate {shot.config}")
+               f"vfx-double track {shot.config} --qc")
 
 
 @cli.command()
