@@ -116,6 +116,25 @@ def track(config: Path, frame_range: str | None, qc: bool, keyring: Path | None)
         click.echo(line)
 
 
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--steps", type=click.IntRange(1), help="train until this step (default: the preset's)")
+@click.option("--resume", is_flag=True, help="continue the latest run from its last checkpoint")
+@click.option("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda when present)")
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(0),
+              help="threads decoding and augmenting batches ahead")
+@click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+def train(config: Path, steps: int | None, resume: bool, device: str | None, workers: int,
+          keyring: Path | None) -> None:
+    """Train the actor-specific face model from the latest faceset (torchrun for multi-GPU)."""
+    from .train.stage import train_shot
+
+    report = train_shot(config, steps=steps, resume=resume, keyring=keyring, device=device,
+                        bar=progress_bar, workers=workers)
+    for line in report.lines():
+        click.echo(line)
+
+
 @cli.command("import-video")
 @click.argument("video", type=click.Path(path_type=Path))
 @click.argument("pattern")

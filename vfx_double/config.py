@@ -101,8 +101,18 @@ class Track:
 
 @dataclass(frozen=True)
 class Train:
+    """A preset plus optional overrides; None keeps the preset's value."""
+
     preset: Literal["cpu-tiny", "gpu-256", "gpu-512"] = "cpu-tiny"
     steps: Optional[int] = field(default=None, metadata={"min": 1, "max": 100_000_000})
+    resolution: Optional[int] = field(default=None, metadata={"min": 64, "max": 1024})
+    encoder_dims: Optional[int] = field(default=None, metadata={"min": 4, "max": 1024})
+    inter_dims: Optional[int] = field(default=None, metadata={"min": 8, "max": 4096})
+    decoder_dims: Optional[int] = field(default=None, metadata={"min": 4, "max": 1024})
+    disc_dims: Optional[int] = field(default=None, metadata={"min": 0, "max": 1024})
+    batch_size: Optional[int] = field(default=None, metadata={"min": 1, "max": 4096})
+    checkpoint_every: Optional[int] = field(default=None, metadata={"min": 1, "max": 10_000_000})
+    preview_every: Optional[int] = field(default=None, metadata={"min": 1, "max": 10_000_000})
 
 
 @dataclass(frozen=True)

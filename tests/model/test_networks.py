@@ -1,0 +1,115 @@
+"""Shapes, config checks, weight sharing, FLOP counts and a one-batch overfit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vfx_double.errors import ConfigError
+from vfx_double.model.networks import (
+    FaceModel,
+    ModelSpec,
+    PatchDiscriminator,
+    build_discriminator,
+    count_params,
+    flops_breakdown,
+    flops_per_image,
+)
+
+# narrow widths keep every test here fast; the shapes do not depend on them
+SMALL = {"encoder_dims": 4, "inter_dims": 16, "decoder_dims": 4, "disc_dims": 4}
+
+
+@pytest.mark.parametrize("resolution", [64, 96, 128])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shapes(resolution: int, dtype: torch.dtype) -> None:
+    spec = ModelSpec(resolution=resolution, **SMALL)
+    model = FaceModel(spec).to(dtype)
+    x = torch.rand(2, 3, resolution, resolution, dtype=dtype)
+    for decoder in ("performer", "actor"):
+        rgb, mask = model(x, decoder)
+        assert rgb.shape == (2, 3, resolution, resolution) and rgb.dtype == dtype
+        assert mask.shape == (2, 1, resolution, resolution)
+        assert float(mask.detach().min()) >= 0.0 and float(mask.detach().max()) <= 1.0
+    logits = PatchDiscriminator(spec).to(dtype)(x)
+    assert logits.shape == (2, 1, resolution // 8, resolution // 8)
+
+
+@pytest.mark.parametrize("resolution", [100, 32, 2048, 0, 1056])
+def test_bad_resolution(resolution: int) -> None:
+    with pytest.raises(ConfigError, match=r"resolution.*multiple of 32 in 64\.\.1024"):
+        ModelSpec(resolution=resolution)
+
+
+def test_bad_widths_and_inputs() -> None:
+    with pytest.raises(ConfigError, match="encoder_dims"):
+        ModelSpec(encoder_dims=0)
+    model = FaceModel(ModelSpec(**SMALL))
+    with pytest.raises(ConfigError, match=r"\(B, 3, 64, 64\)"):
+        model(torch.rand(1, 3, 32, 32), "actor")
+    with pytest.raises(ConfigError, match="performer"):
+        model(torch.rand(1, 3, 64, 64), "nobody")  # type: ignore[arg-type]
+    assert build_discriminator(ModelSpec(disc_dims=0)) is None
+    with pytest.raises(ConfigError, match="disc_dims"):
+        PatchDiscriminator(ModelSpec(disc_dims=0))
+
+
+def test_spec_round_trip() -> None:
+    spec = ModelSpec(resolution=128, encoder_dims=8, inter_dims=32, decoder_dims=8, disc_dims=0)
+    d = spec.to_dict()
+    assert d["schema"] == "ModelSpec.1"
+    assert ModelSpec.from_dict(d) == spec
+    with pytest.raises(ConfigError, match="keys"):
+        ModelSpec.from_dict({**d, "depth": 3})
+    with pytest.raises(ConfigError, match="schema"):
+        ModelSpec.from_dict({**d, "schema": "ModelSpec.0"})
+
+
+def test_actor_loss_reaches_shared_encoder_only() -> None:
+    torch.manual_seed(0)
+    model = FaceModel(ModelSpec(**SMALL))
+    rgb, mask = model(torch.rand(2, 3, 64, 64), "actor")
+    (rgb.square().mean() + mask.mean()).backward()
+    for part in (model.encoder, model.inter, model.decoder_actor):
+        grads = [p.grad for p in part.parameters()]
+        assert all(g is not None for g in grads)
+        assert sum(float(g.abs().sum()) for g in grads) > 0
+    assert all(p.grad is None for p in model.decoder_performer.parameters())
+
+
+def test_params_and_flops() -> None:
+    spec = ModelSpec(**SMALL)
+    model = FaceModel(spec)
+    assert count_params(model) == sum(p.numel() for p in model.parameters())
+    parts = flops_breakdown(spec)
+    assert flops_per_image(spec) == parts["encoder"] + parts["inter"] + parts["decoder"]
+    # first encoder conv by hand: 5x5x3 taps per output, 4 channels at 32x32, 2 flops/MAC
+    assert parts["encoder"] > 2 * 4 * 32 * 32 * 75
+    # FLOPs of a fully convolutional net grow with the pixel count
+    big = flops_per_image(ModelSpec(resolution=128, **SMALL))
+    assert big == pytest.approx(4 * flops_per_image(spec), rel=1e-9)
+    assert parts["discriminator"] > 0
+    assert flops_breakdown(ModelSpec(resolution=64, **{**SMALL, "disc_dims": 0}))[
+        "discriminator"] == 0
+
+
+def test_tiny_model_overfits_one_batch() -> None:
+    torch.manual_seed(0)
+    model = FaceModel(ModelSpec(encoder_dims=4, inter_dims=16, decoder_dims=4, disc_dims=0))
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    # a smooth image, like a face crop; white noise cannot pass the bottleneck this fast
+    x = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 4), size=64, mode="bilinear")
+    x = x * 0.8 + 0.07
+    y = torch.zeros(1, 1, 64, 64)
+    y[..., 16:48, 16:48] = 1.0
+
+    def loss_fn() -> torch.Tensor:
+        rgb, mask = model(x, "performer")
+        return (rgb - x).abs().mean() + (mask - y).square().mean()
+
+    first = float(loss_fn().detach())
+    for _ in range(130):
+        opt.zero_grad()
+        loss_fn().backward()
+        opt.step()
+    assert float(loss_fn().detach()) < first / 5

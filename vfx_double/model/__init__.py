@@ -1,0 +1,1 @@
+"""The swap networks, their losses and the scriptable inference path."""
