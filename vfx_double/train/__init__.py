@@ -1,0 +1,1 @@
+"""Training: faceset data, augmentation, the model and its training loop."""

@@ -1,0 +1,369 @@
+"""Faceset crops as training batches: balanced performer / actor, deterministic, resumable.
+
+A batch is a pure function of ``(seed, step, rank)``: which crops it holds and every
+augmentation random number are derived from those alone (``numpy.random.default_rng``
+seeded with a key list), never from a global RNG or from what ran before. So a run
+resumed at step ``k`` draws exactly the batches an uninterrupted run would, and
+prefetching in worker threads cannot change a result.
+
+Which crops: each side (performer, actor) is an endless stream of epochs, each epoch a
+permutation of its crops seeded by ``(seed, side, epoch)``. Step ``k`` takes stream
+positions ``k * G .. k * G + G - 1`` with ``G = world_size * batch_size``, and rank ``r``
+takes its ``batch_size`` slice of them: ranks see different crops on the same step, and
+over an epoch every crop is seen once.
+
+Decoding: EXR decode dominates at small training resolutions, so a dataset whose crops
+(resized, float32) fit under ``cache_mb`` keeps them in memory after the first read.
+Cached and uncached reads give identical arrays.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Self
+
+import cv2
+import numpy as np
+import torch
+
+from ..errors import ConfigError, MediaError
+from ..io.exr import read_exr
+from ..records import check_schema, parse_json
+from .augment import AugmentSpec
+from .augment import augment as augment_sample
+
+FACESET_SCHEMA = ("FacesetMeta", 1)
+#: memory one dataset may use for decoded crops; over this it decodes on every read.
+DEFAULT_CACHE_MB = 1024.0
+_CHANNELS = ("R", "G", "B", "mask")
+_TRACK_HINT = "rerun `vfx-double track` for this shot"
+PERFORMER, ACTOR = 0, 1
+
+
+@dataclass(frozen=True)
+class FacesetInfo:
+    """One checked faceset folder (``faceset/vNNN/plate`` or ``.../actor``).
+
+    Attributes:
+        frames: the plate frame of each crop, in meta.json order.
+        files: each crop's file name, in the same order.
+        landmarks: ``(count, 68, 2)`` float32 landmarks in crop pixels (faceset size).
+    """
+
+    path: Path
+    sequence: str
+    size: int
+    frames: list[int]
+    count: int
+    files: tuple[str, ...] = ()
+    landmarks: np.ndarray = field(default_factory=lambda: np.zeros((0, 68, 2), np.float32),
+                                  compare=False, repr=False)
+    colourspace: str = "ACEScct"
+
+
+def _place(path: Path, where: str) -> str:
+    return f"{path} ({where})" if where else str(path)
+
+
+def open_faceset(folder: Path, where: str = "") -> FacesetInfo:
+    """Read and check ``folder/meta.json`` (FacesetMeta.1) and that every crop file exists.
+
+    Args:
+        where: what the folder is for, added to error messages (e.g. ``"actor faceset"``).
+
+    Raises:
+        MediaError: the folder or meta.json is missing or invalid, the schema is another
+            or newer one, the faceset has no crops, or crop files are missing.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MediaError(_place(folder, where), "a faceset folder (faceset/vNNN/plate|actor)",
+                         "no such folder", f"check the path, or {_TRACK_HINT}")
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        raise MediaError(_place(meta_path, where), "the faceset's meta.json",
+                         "no such file", f"the tracking stage did not finish; {_TRACK_HINT}")
+    place = _place(meta_path, where)
+    meta = parse_json(meta_path.read_bytes(), place, MediaError)
+    if not isinstance(meta, dict):
+        raise MediaError(place, "a JSON object", type(meta).__name__, _TRACK_HINT)
+    check_schema(meta.get("schema"), FACESET_SCHEMA, place, MediaError)
+    size = meta.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise MediaError(f"{place} (field size)", "a positive crop size in pixels",
+                         repr(size), _TRACK_HINT)
+    crops = meta.get("crops")
+    if not isinstance(crops, list):
+        raise MediaError(f"{place} (field crops)", "a list of crops", repr(type(crops).__name__),
+                         _TRACK_HINT)
+    if not crops:
+        skipped = meta.get("skipped") or {}
+        why = ", ".join(f"{k} {v}" for k, v in skipped.items() if v) or "none recorded"
+        raise MediaError(place, "at least one crop",
+                         f"the faceset has no crops (skipped frames: {why})",
+                         f"{_TRACK_HINT} with a lower track.min_confidence or "
+                         "track.min_sharpness, or check that the face is in the frames")
+    frames, files, points = [], [], []
+    for n, crop in enumerate(crops):
+        item = f"{place} (crops[{n}])"
+        if not isinstance(crop, dict):
+            raise MediaError(item, "an object", type(crop).__name__, _TRACK_HINT)
+        frame, name = crop.get("frame"), crop.get("file")
+        if isinstance(frame, bool) or not isinstance(frame, int):
+            raise MediaError(f"{item} field frame", "a frame number", repr(frame), _TRACK_HINT)
+        if not isinstance(name, str) or not name or Path(name).name != name:
+            raise MediaError(f"{item} field file", "a file name in the faceset folder",
+                             repr(name), _TRACK_HINT)
+        try:
+            lm = np.asarray(crop.get("landmarks"), dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise MediaError(f"{item} field landmarks", "68 [x, y] pairs",
+                             "values that are not numbers", _TRACK_HINT) from err
+        if lm.shape != (68, 2) or not np.isfinite(lm).all():
+            raise MediaError(f"{item} field landmarks", "68 finite [x, y] pairs",
+                             f"shape {lm.shape}", _TRACK_HINT)
+        frames.append(frame)
+        files.append(name)
+        points.append(lm)
+    if len(set(frames)) != len(frames):
+        dupes = sorted({f for f in frames if frames.count(f) > 1})
+        raise MediaError(f"{place} (field crops)", "each frame once",
+                         f"frame {dupes[0]} listed twice", _TRACK_HINT)
+    missing = [f for f in files if not (folder / f).is_file()]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
+                                          else "")
+        raise MediaError(_place(folder, where), "every crop file meta.json lists",
+                         f"{len(missing)} missing: {shown}",
+                         f"{_TRACK_HINT} (it refills missing frames)")
+    return FacesetInfo(path=folder, sequence=str(meta.get("sequence", folder.name)),
+                       size=size, frames=frames, count=len(frames), files=tuple(files),
+                       landmarks=np.stack(points), colourspace=str(meta.get("colourspace", "")))
+
+
+def resize_crop(pixels: np.ndarray, resolution: int) -> np.ndarray:
+    """``(S, S, C)`` -> ``(R, R, C)`` float32: area-averaged when shrinking (no aliasing),
+    bicubic when enlarging."""
+    size = pixels.shape[0]
+    if size == resolution:
+        return np.ascontiguousarray(pixels, dtype=np.float32)
+    interp = cv2.INTER_AREA if resolution < size else cv2.INTER_CUBIC
+    out = cv2.resize(pixels.astype(np.float32), (resolution, resolution), interpolation=interp)
+    return out.reshape(resolution, resolution, pixels.shape[2])
+
+
+def scale_landmarks(points: np.ndarray, size: int, resolution: int) -> np.ndarray:
+    """``(..., 2)`` crop pixels at ``size`` -> at ``resolution``. Pixel centres are integers
+    (cv2's convention, which the crop warp used), so edges, not centres, scale."""
+    factor = resolution / size
+    return ((np.asarray(points, np.float64) + 0.5) * factor - 0.5).astype(np.float32)
+
+
+class FaceDataset(torch.utils.data.Dataset):
+    """One faceset at the model resolution.
+
+    ``sample(i, rng)`` is the real entry point (PairedBatches passes a per-step rng);
+    ``dataset[i]`` uses an rng seeded by ``(seed, i)`` for use on its own. Both return
+    ``rgb (3, R, R)`` and ``target_rgb (3, R, R)`` float32 ACEScct, ``mask (1, R, R)``
+    and ``target_mask (1, R, R)`` float32 in [0, 1], ``landmarks (68, 2)`` float32 in
+    R pixels (of the target) and ``index`` (int). Without augmentation the target is the
+    input.
+    """
+
+    def __init__(self, info: FacesetInfo, resolution: int, augment: AugmentSpec | None,
+                 seed: int, cache_mb: float = DEFAULT_CACHE_MB) -> None:
+        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 8:
+            raise ConfigError("FaceDataset resolution", "a whole number of pixels >= 8",
+                              repr(resolution), "check the preset's model resolution")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError("FaceDataset seed", "a whole number >= 0", repr(seed))
+        if augment is not None and augment.colour > 0 and info.colourspace != "ACEScct":
+            raise ConfigError(f"{info.path} (colourspace)",
+                              "ACEScct crops (colour jitter is defined on ACEScct codes)",
+                              repr(info.colourspace),
+                              "set colour.network to ACEScct and rerun track, or set the "
+                              "augment colour amplitude to 0")
+        self.info = info
+        self.resolution = resolution
+        self.augment = augment
+        self.seed = seed
+        item_mb = resolution * resolution * len(_CHANNELS) * 4 / 2**20
+        #: whether decoded crops are kept (the whole faceset fits under cache_mb).
+        self.caching = info.count * item_mb <= cache_mb
+        self._cache: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self._landmarks = scale_landmarks(info.landmarks, info.size, resolution)
+
+    def __len__(self) -> int:
+        return self.info.count
+
+    def __getstate__(self) -> dict[str, Any]:
+        # DataLoader worker processes (spawn) pickle the dataset: a lock cannot travel, and
+        # a process-local cache is rebuilt on that side.
+        state = dict(self.__dict__)
+        state["_lock"], state["_cache"] = None, {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def pixels(self, index: int) -> np.ndarray:
+        """``(R, R, 4)`` float32 R, G, B, mask of crop ``index``, resized; read-only."""
+        cached = self._cache.get(index)
+        if cached is not None:
+            return cached
+        path = self.info.path / self.info.files[index]
+        image = read_exr(path, channels=_CHANNELS, dtype="float32",
+                         frame=self.info.frames[index])
+        s = self.info.size
+        if image.pixels.shape != (s, s, len(_CHANNELS)):
+            raise MediaError(str(path), f"a {s}x{s} crop (size in meta.json)",
+                             f"{image.pixels.shape[1]}x{image.pixels.shape[0]}", _TRACK_HINT)
+        pixels = resize_crop(image.pixels, self.resolution)
+        pixels[..., 3] = np.clip(pixels[..., 3], 0.0, 1.0)
+        pixels.setflags(write=False)
+        if self.caching:
+            with self._lock:
+                # Two threads may decode the same crop once each; both results are equal.
+                pixels = self._cache.setdefault(index, pixels)
+        return pixels
+
+    def sample(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
+        """One crop, augmented with ``rng`` when the dataset has an AugmentSpec."""
+        if not 0 <= index < self.info.count:
+            raise IndexError(f"crop {index} of a faceset of {self.info.count}")
+        pixels = self.pixels(index)
+        rgb, mask = pixels[..., :3], pixels[..., 3]
+        points = self._landmarks[index]
+        if self.augment is None:
+            target_rgb, target_mask = rgb, mask
+        else:
+            rgb, mask, points, target_rgb, target_mask = augment_sample(
+                rgb, mask, points, rng, self.augment)
+
+        def chw(a: np.ndarray) -> torch.Tensor:
+            a = a[..., None] if a.ndim == 2 else a
+            return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1),
+                                                         dtype=np.float32))
+
+        return {"rgb": chw(rgb), "mask": chw(mask), "target_rgb": chw(target_rgb),
+                "target_mask": chw(target_mask),
+                "landmarks": torch.from_numpy(np.array(points, dtype=np.float32)),
+                "index": index}
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.sample(index, np.random.default_rng([self.seed, index]))
+
+
+@lru_cache(maxsize=16)
+def _permutation(seed: int, side: int, epoch: int, count: int) -> np.ndarray:
+    order = np.random.default_rng([seed, side, epoch]).permutation(count)
+    order.setflags(write=False)
+    return order
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Samples -> ``rgb (B, 3, R, R)``, ``mask (B, 1, R, R)``, ``landmarks (B, 68, 2)``,
+    ``target_rgb``, ``target_mask`` and ``index (B,)`` int64."""
+    out = {k: torch.stack([s[k] for s in samples]) for k in samples[0] if k != "index"}
+    out["index"] = torch.tensor([s["index"] for s in samples], dtype=torch.int64)
+    return out
+
+
+class PairedBatches:
+    """Balanced performer / actor batches; ``batch(step)`` depends only on the step.
+
+    Args:
+        rank, world_size: this process's place under DDP; ranks draw disjoint slots.
+        workers: threads decoding and augmenting ahead (the next ``prefetch`` steps);
+            0 works in the caller. Results are identical either way.
+    """
+
+    def __init__(self, performer: FaceDataset, actor: FaceDataset, batch_size: int,
+                 seed: int, rank: int = 0, world_size: int = 1, workers: int = 0,
+                 prefetch: int = 2) -> None:
+        checks = {"batch_size": (batch_size, 1), "seed": (seed, 0), "world_size": (world_size, 1),
+                  "workers": (workers, 0), "prefetch": (prefetch, 0), "rank": (rank, 0)}
+        for name, (value, low) in checks.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"PairedBatches {name}", f"a whole number >= {low}",
+                                  repr(value))
+        if rank >= world_size:
+            raise ConfigError("PairedBatches rank", f"0 .. {world_size - 1} (world size "
+                              f"{world_size})", repr(rank), "check the torchrun environment")
+        self.datasets = (performer, actor)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.prefetch = prefetch if workers else 0
+        self._pool = ThreadPoolExecutor(workers, "faceset") if workers else None
+        self._pending: dict[int, list[Future]] = {}
+
+    def indices(self, step: int, side: int) -> np.ndarray:
+        """``(batch_size,)`` crop indices of ``side`` (PERFORMER or ACTOR) for this rank."""
+        count = len(self.datasets[side])
+        positions = self._slots(step) + step * self.batch_size * self.world_size
+        out = np.empty(len(positions), np.int64)
+        for n, pos in enumerate(positions):
+            epoch, within = divmod(int(pos), count)
+            out[n] = _permutation(self.seed, side, epoch, count)[within]
+        return out
+
+    def _slots(self, step: int) -> np.ndarray:
+        """This rank's global sample slots within a step."""
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ConfigError("PairedBatches step", "a whole number >= 0", repr(step))
+        return self.rank * self.batch_size + np.arange(self.batch_size)
+
+    def _jobs(self, step: int) -> list[tuple[FaceDataset, int, list[int]]]:
+        jobs = []
+        for side, dataset in enumerate(self.datasets):
+            for slot, index in zip(self._slots(step), self.indices(step, side)):
+                # Keyed by the global slot, not the rank, so a crop's augmentation does not
+                # depend on how many processes share the step.
+                jobs.append((dataset, int(index), [self.seed, int(step), side, int(slot)]))
+        return jobs
+
+    @staticmethod
+    def _run(dataset: FaceDataset, index: int, key: list[int]) -> dict[str, Any]:
+        return dataset.sample(index, np.random.default_rng(key))
+
+    def _submit(self, step: int) -> list[Future]:
+        assert self._pool is not None
+        return [self._pool.submit(self._run, *job) for job in self._jobs(step)]
+
+    def batch(self, step: int) -> dict[str, dict[str, torch.Tensor]]:
+        """``{"performer": {...}, "actor": {...}}``, each as :func:`collate` makes it with
+        ``batch_size`` samples; the same step always gives the same batch."""
+        if self._pool is None:
+            samples = [self._run(*job) for job in self._jobs(step)]
+        else:
+            futures = self._pending.pop(step, None) or self._submit(step)
+            for old in [s for s in self._pending if not step < s <= step + self.prefetch]:
+                for f in self._pending.pop(old):
+                    f.cancel()
+            for ahead in range(step + 1, step + 1 + self.prefetch):
+                if ahead not in self._pending:
+                    self._pending[ahead] = self._submit(ahead)
+            samples = [f.result() for f in futures]
+        b = self.batch_size
+        return {"performer": collate(samples[:b]), "actor": collate(samples[b:])}
+
+    def close(self) -> None:
+        """Stop the worker threads (pending prefetches are dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            self._pending.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
