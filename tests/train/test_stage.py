@@ -1,0 +1,171 @@
+"""`vfx-double train` end to end on the demo faceset: run folder, exact resume after
+SIGKILL, SIGTERM checkpoint + exit 0, licence and binding checks, DDP on gloo."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vfx_double.cli import main
+from vfx_double.demo import shot as demo_shot
+from vfx_double.track.stage import track_shot
+
+STEPS = 120
+MICRO = """
+train:
+  resolution: 64
+  encoder_dims: 4
+  inter_dims: 16
+  decoder_dims: 4
+  disc_dims: 4
+  batch_size: 2
+  checkpoint_every: 20
+  preview_every: 60
+"""
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory: pytest.TempPathFactory) -> demo_shot.DemoShot:
+    demo = demo_shot.build(tmp_path_factory.mktemp("train"), frames=4)
+    with open(demo.config, "a") as cfg:
+        cfg.write(MICRO)
+    track_shot(demo.config, keyring=demo.keyring)
+    return demo
+
+
+def cli(shot: demo_shot.DemoShot, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "VFX_DOUBLE_KEYRING": str(shot.keyring)}
+    return subprocess.Popen([sys.executable, "-m", "vfx_double.cli", "train", str(shot.config), *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def runs(shot: demo_shot.DemoShot) -> Path:
+    return shot.root / "work" / "DEMO" / "sh010" / "train"
+
+
+def final_weights(run: Path, step: int = STEPS) -> str:
+    data = (run / "checkpoints" / f"step-{step:09d}" / "weights.safetensors").read_bytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"training ended before {path.name}: {proc.communicate()}"
+        assert time.monotonic() < end, f"no {path} after {timeout} s"
+        time.sleep(0.005)
+
+
+def start(shot: demo_shot.DemoShot) -> tuple[subprocess.Popen, Path]:
+    """Start a fresh training run; return the process and the run folder it made."""
+    before = set(runs(shot).iterdir()) if runs(shot).exists() else set()
+    proc = cli(shot, "--steps", str(STEPS))
+    deadline = time.monotonic() + 60
+    while True:
+        new = sorted(set(runs(shot).iterdir()) - before) if runs(shot).exists() else []
+        if new:
+            return proc, new[0]
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.005)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(shot) -> Path:
+    proc = cli(shot, "--steps", str(STEPS))
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return sorted(runs(shot).iterdir())[-1]
+
+
+def test_run_folder(uninterrupted: Path) -> None:
+    options = json.loads((uninterrupted / "options.json").read_text())
+    assert options["schema"] == "TrainOptions.1" and options["binding"]["licence_id"].startswith("DEMO-")
+    lines = [json.loads(x) for x in (uninterrupted / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == list(range(10, STEPS + 1, 10))
+    assert lines[-1]["total"] < lines[0]["total"], "the loss should fall"
+    assert sorted(p.name for p in (uninterrupted / "previews").iterdir()) == [
+        "step-000000060.png", "step-000000120.png"]
+    assert list((uninterrupted / "tensorboard").glob("events.out.tfevents.*"))
+    kept = sorted(p.name for p in (uninterrupted / "checkpoints").iterdir())
+    assert kept == ["step-000000080", "step-000000100", "step-000000120"]
+
+
+def test_resume_after_sigkill_is_bit_exact(shot, uninterrupted: Path) -> None:
+    proc, run = start(shot)
+    wait_for(run / "checkpoints" / "step-000000040", proc)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run / "checkpoints" / f"step-{STEPS:09d}").exists(), "killed too late to test"
+    resumed = cli(shot, "--steps", str(STEPS), "--resume")
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    assert final_weights(run) == final_weights(uninterrupted)
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)), "metrics past the checkpoint were dropped on resume"
+
+
+def test_sigterm_checkpoints_and_exits_0(shot, uninterrupted: Path) -> None:
+    proc, run = start(shot)
+    wait_for(run / "checkpoints" / "step-000000020", proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "stopped by a signal" in out
+    latest = json.loads((run / "latest").read_text())
+    assert 20 <= latest["step"] < STEPS
+    resumed = cli(shot, "--steps", str(STEPS), "--resume")
+    assert resumed.communicate(timeout=600) and resumed.returncode == 0
+    assert final_weights(run) == final_weights(uninterrupted)
+
+
+def test_resume_refuses_a_changed_config(shot, uninterrupted: Path, capsys) -> None:
+    original = shot.config.read_text()
+    try:
+        shot.config.write_text(original.replace("encoder_dims: 4", "encoder_dims: 8"))
+        code = main(["train", str(shot.config), "--resume", "--keyring", str(shot.keyring)])
+        assert code == 2
+        assert "start a new run" in capsys.readouterr().err
+    finally:
+        shot.config.write_text(original)
+
+
+def test_licence_without_train_is_refused(shot, capsys, tmp_path: Path) -> None:
+    from vfx_double import licence
+
+    keyring = tmp_path / "ring"
+    shutil.copytree(shot.keyring, keyring)
+    saved = shot.licence.read_bytes()
+    lic = licence.verify(shot.licence, licence.load_keyring(keyring))
+    try:
+        shot.licence.unlink()
+        licence.issue(licence.Licence(**{**lic.__dict__, "uses": ("render", "film")}),
+                      shot.root / "keys" / "demo-issuer.key", shot.licence)
+        code = main(["train", str(shot.config), "--keyring", str(keyring), "--steps", "1"])
+        assert code == 2 and "uses" in capsys.readouterr().err
+    finally:
+        shot.licence.unlink()
+        shot.licence.write_bytes(saved)
+
+
+def test_ddp_two_processes_on_gloo(shot) -> None:
+    env = {**os.environ, "VFX_DOUBLE_KEYRING": str(shot.keyring)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+         "-m", "vfx_double.cli", "train", str(shot.config), "--steps", "40", "--device", "cpu"],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = sorted(runs(shot).iterdir())[-1]
+    options = json.loads((run / "options.json").read_text())
+    assert options["world_size"] == 2
+    # check_ranks_in_sync ran at each checkpoint (20, 40) and would have failed the run.
+    assert (run / "checkpoints" / "step-000000040").is_dir()

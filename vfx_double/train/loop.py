@@ -1,0 +1,242 @@
+"""The training loop: one function, as in stylegan3's ``training_loop``.
+
+Same code on a laptop CPU, one GPU (bf16 autocast) or several GPUs under ``torchrun``
+(DDP, sharded batches, rank 0 writes). Every batch is a pure function of (seed, step,
+rank), checkpoints hold weights, optimizer tensors and RNG states, so a run killed at any
+point resumes from its last checkpoint and ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from ..io import atomic
+from ..model.losses import (LossWeights, gan_discriminator_loss, gan_generator_loss, gan_weight,
+                            reconstruction_loss)
+from ..model.networks import FaceModel, PatchDiscriminator
+from .checkpoint import Binding, GracefulStop, latest_checkpoint, load_checkpoint, save_checkpoint
+from .data import PairedBatches
+from .presets import Preset
+from .rng import capture_rng, restore_rng
+
+METRICS_EVERY = 10
+ProgressFn = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in a ``torchrun`` job (world 1 when run plainly)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> Dist:
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                   int(os.environ.get("LOCAL_RANK", 0)))
+
+    @property
+    def writer(self) -> bool:
+        return self.rank == 0
+
+
+class PairForward(nn.Module):
+    """Both reconstructions in one forward, so DDP sees every parameter used once a step."""
+
+    def __init__(self, model: FaceModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, performer: Tensor, actor: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        p_rgb, p_mask = self.model(performer, "performer")
+        a_rgb, a_mask = self.model(actor, "actor")
+        return p_rgb, p_mask, a_rgb, a_mask
+
+
+@dataclass
+class TrainState:
+    step: int
+    last: dict[str, float] = field(default_factory=dict)
+    stopped_by_signal: bool = False
+    images_per_second: float = 0.0
+
+
+def set_determinism(deterministic: bool) -> None:
+    """Bit-exact CPU runs: deterministic kernels; cuDNN autotuning off."""
+    torch.use_deterministic_algorithms(deterministic, warn_only=False)
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+
+
+def train_step(pair: nn.Module, disc: nn.Module | None, opt_g: torch.optim.Optimizer,
+               opt_d: torch.optim.Optimizer | None, batch: dict[str, dict[str, Tensor]],
+               losses: LossWeights, step: int, autocast: torch.autocast | None
+               ) -> dict[str, float]:
+    p, a = batch["performer"], batch["actor"]
+    ctx = autocast if autocast is not None else _null()
+    with ctx:
+        p_rgb, p_mask, a_rgb, a_mask = pair(p["rgb"], a["rgb"])
+    p_rgb, p_mask, a_rgb, a_mask = (t.float() for t in (p_rgb, p_mask, a_rgb, a_mask))
+    loss_p, stats_p = reconstruction_loss(p_rgb, p_mask, p["target_rgb"], p["target_mask"],
+                                          p["landmarks"], losses)
+    loss_a, stats_a = reconstruction_loss(a_rgb, a_mask, a["target_rgb"], a["target_mask"],
+                                          a["landmarks"], losses)
+    total = loss_p + loss_a
+    g_weight = gan_weight(step, losses.gan_start, losses.gan_full, losses.gan) if disc else 0.0
+    stats: dict[str, float] = {f"performer/{k}": v for k, v in stats_p.items()}
+    stats.update({f"actor/{k}": v for k, v in stats_a.items()})
+    if disc is not None and g_weight > 0:
+        with ctx:
+            fake = disc(a_rgb * a["target_mask"])
+        g_loss = gan_generator_loss(fake.float(), losses.gan_kind)
+        total = total + g_weight * g_loss
+        stats["gan/generator"] = float(g_loss.detach())
+    opt_g.zero_grad(set_to_none=True)
+    total.backward()
+    opt_g.step()
+    if disc is not None and opt_d is not None and g_weight > 0:
+        with ctx:
+            real = disc(a["target_rgb"] * a["target_mask"])
+            fake = disc((a_rgb * a["target_mask"]).detach())
+        d_loss = gan_discriminator_loss(real.float(), fake.float(), losses.gan_kind)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        stats["gan/discriminator"] = float(d_loss.detach())
+    stats["total"] = float(total.detach())
+    stats["gan/weight"] = g_weight
+    return stats
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _to(batch: dict[str, dict[str, Tensor]], device: torch.device) -> dict[str, dict[str, Tensor]]:
+    return {side: {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v
+                   for k, v in part.items()} for side, part in batch.items()}
+
+
+def _trim_metrics(path: Path, upto: int) -> None:
+    """After a resume from step ``upto``, drop lines a killed run wrote past it, so the
+    metrics describe exactly the steps the final weights went through."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= upto]
+    atomic.write_text(path, "".join(f"{line}\n" for line in kept))
+
+
+def training_loop(run_dir: Path, preset: Preset, steps: int, batches: PairedBatches,
+                  binding: Binding, *, seed: int, resume: bool, device: torch.device,
+                  dist: Dist = Dist(), deterministic: bool = True,
+                  progress: ProgressFn | None = None,
+                  preview: Callable[[FaceModel, dict, int], None] | None = None) -> TrainState:
+    """Train until ``steps``; resume from the run's last checkpoint when ``resume``."""
+    set_determinism(deterministic)
+    torch.manual_seed(seed)
+    model = FaceModel(preset.spec).to(device)
+    disc = PatchDiscriminator(preset.spec).to(device) if preset.spec.disc_dims > 0 else None
+    opt_g = torch.optim.Adam(model.parameters(), lr=preset.lr, betas=(0.5, 0.999))
+    opt_d = (torch.optim.Adam(disc.parameters(), lr=preset.lr, betas=(0.5, 0.999))
+             if disc is not None else None)
+    modules: dict[str, nn.Module] = {"model": model}
+    optimizers: dict[str, torch.optim.Optimizer] = {"generator": opt_g}
+    if disc is not None and opt_d is not None:
+        modules["discriminator"] = disc
+        optimizers["discriminator"] = opt_d
+    state = TrainState(step=0)
+    if resume and latest_checkpoint(run_dir) is not None:
+        saved = load_checkpoint(run_dir, modules, optimizers, binding, device=device)
+        state.step = int(saved["step"])
+        if saved.get("rng"):
+            restore_rng(saved["rng"])
+    pair: nn.Module = PairForward(model)
+    disc_run: nn.Module | None = disc
+    if dist.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [dist.local_rank] if device.type == "cuda" else None
+        pair = DDP(pair, device_ids=ids)
+        disc_run = DDP(disc, device_ids=ids) if disc is not None else None
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                if preset.bf16 and device.type == "cuda" else None)
+    metrics = run_dir / "metrics.jsonl"
+    events = _event_writer(run_dir) if dist.writer else None
+    if dist.writer:
+        _trim_metrics(metrics, state.step)
+    images = 0
+    started = time.perf_counter()
+    with GracefulStop() as stop:
+        while state.step < steps:
+            batch = _to(batches.batch(state.step), device)
+            stats = train_step(pair, disc_run, opt_g, opt_d, batch, preset.losses, state.step,
+                               autocast)
+            state.step += 1
+            state.last = stats
+            images += 2 * preset.batch_size * dist.world_size
+            done = state.step >= steps
+            if dist.world_size > 1:
+                # A signal reaches one rank: all stop on the same step, or the rest hang.
+                flag = torch.tensor([float(stop.requested)], device=device)
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                stop.requested = bool(flag.item())
+            if progress:
+                progress(1)
+            if dist.writer and (state.step % METRICS_EVERY == 0 or done or stop.requested):
+                elapsed = time.perf_counter() - started
+                state.images_per_second = images / elapsed if elapsed else 0.0
+                line = {"step": state.step, "time": round(elapsed, 3),
+                        "images_per_second": round(state.images_per_second, 2),
+                        **{k: round(v, 6) for k, v in stats.items()}}
+                with open(metrics, "a", encoding="utf-8") as out:
+                    out.write(json.dumps(line, sort_keys=True) + "\n")
+                if events is not None:
+                    for key, value in stats.items():
+                        events.add_scalar(key, value, state.step)
+            if dist.writer and preview and (state.step % preset.preview_every == 0 or done):
+                preview(model, batch, state.step)
+            if state.step % preset.checkpoint_every == 0 or done or stop.requested:
+                if dist.world_size > 1:
+                    check_ranks_in_sync(model, device, dist)
+                if dist.writer:
+                    save_checkpoint(run_dir, state.step, modules, optimizers, binding,
+                                    scalars={k: v for k, v in stats.items()}, rng=capture_rng())
+                if dist.world_size > 1:
+                    torch.distributed.barrier()
+            if stop.requested:
+                state.stopped_by_signal = True
+                break
+    if events is not None:
+        events.close()
+    return state
+
+
+def check_ranks_in_sync(model: nn.Module, device: torch.device, dist: Dist) -> None:
+    """All ranks must hold the same weights; DDP drifting apart would waste the run."""
+    total = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
+    gathered = [torch.zeros_like(total) for _ in range(dist.world_size)]
+    torch.distributed.all_gather(gathered, total.to(device))
+    values = [float(g.item()) for g in gathered]
+    if any(v != values[0] for v in values):
+        raise RuntimeError(f"DDP ranks hold different weights (checksums {values})")
+
+
+def _event_writer(run_dir: Path) -> Any:
+    """TensorBoard event files (tensorboardX writes them without TensorFlow)."""
+    from tensorboardX import SummaryWriter
+
+    return SummaryWriter(logdir=str(run_dir / "tensorboard"))

@@ -1,0 +1,180 @@
+"""The train stage as the CLI, farm and torchrun run it: checks, run folder, loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from .. import __version__
+from .. import config as config_mod
+from ..audit import AuditLog, hash_file
+from ..color import ColourConfig, resolve_config_uri
+from ..errors import ConfigError, WorkAreaError
+from ..io import atomic
+from ..validate import shot_licence
+from ..workarea import WorkArea
+from .augment import AugmentSpec
+from .checkpoint import Binding, latest_checkpoint
+from .data import FaceDataset, PairedBatches, open_faceset
+from .loop import Dist, TrainState, training_loop
+from .presets import resolve as resolve_preset
+
+DISPLAY = "sRGB Encoded Rec.709 (sRGB)"
+PREVIEW_ROWS = 4
+
+
+@dataclass
+class TrainReport:
+    run_dir: Path
+    state: TrainState
+    steps: int
+    resumed_from: int
+
+    def lines(self) -> list[str]:
+        last = self.state.last
+        how = " (stopped by a signal; resume with --resume)" if self.state.stopped_by_signal else ""
+        return [f"run:   {self.run_dir}",
+                f"steps: {self.resumed_from} -> {self.state.step} of {self.steps}{how}",
+                f"loss:  total {last.get('total', float('nan')):.4f}; "
+                f"{self.state.images_per_second:.1f} images/s"]
+
+
+def _device(name: str | None, dist: Dist) -> torch.device:
+    if name:
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", dist.local_rank)
+    return torch.device("cpu")
+
+
+def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = False,
+               keyring: Path | None = None, device: str | None = None,
+               bar: Callable | None = None, deterministic: bool = True,
+               workers: int = 0, seed: int = 0) -> TrainReport:
+    cfg = config_mod.load(path)
+    lic = shot_licence(cfg, ("train",), keyring=keyring)
+    try:
+        preset = resolve_preset(cfg.train)
+    except ConfigError as err:
+        raise ConfigError(cfg.where("train"), err.expected, err.found, err.hint) from err
+    steps = steps or cfg.train.steps or preset.steps
+    area = WorkArea(cfg.shot_dir)
+    faceset_dir = area.latest("faceset")
+    if faceset_dir is None:
+        raise WorkAreaError(str(area.stage_dir("faceset")), "a faceset version", "none",
+                            f"run `vfx-double track {cfg.source}` first")
+    dist = Dist.from_env()
+    if dist.world_size > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    binding = Binding(show=cfg.show, shot=cfg.shot, licence_id=lic.licence_id,
+                      config_hash=cfg.config_hash(), architecture=preset.spec.to_dict())
+    run_dir = _run_dir(area, resume, dist)
+    options = {"schema": "TrainOptions.1", "preset": preset.to_dict(), "seed": seed,
+               "faceset": str(faceset_dir.relative_to(cfg.shot_dir)),
+               "binding": dataclasses.asdict(binding), "deterministic": deterministic,
+               "world_size": dist.world_size, "vfx_double": __version__,
+               "torch": torch.__version__}
+    options_path = run_dir / "options.json"
+    if dist.writer and not options_path.exists():
+        # Frozen before launch; a resume reuses the run's own options, never the new config's.
+        atomic.write_json(options_path, options, overwrite=False)
+    frozen = json.loads(options_path.read_text()) if options_path.exists() else options
+    if frozen["binding"] != options["binding"] or frozen["preset"] != options["preset"]:
+        raise ConfigError(str(options_path), "the settings this run was started with",
+                          "a changed config, licence or preset",
+                          "start a new run (without --resume) for new settings")
+    spec = preset.spec
+    augment = AugmentSpec()
+    performer = FaceDataset(open_faceset(faceset_dir / "plate"), spec.resolution, augment, seed)
+    actor = FaceDataset(open_faceset(faceset_dir / "actor"), spec.resolution, augment, seed + 1)
+    colour = ColourConfig.load(resolve_config_uri(cfg.colour.config, cfg.source.parent))
+    network = colour.resolve(cfg.colour.network, where=cfg.where("colour", "network"))
+    start = _checkpoint_step(run_dir) if resume else 0
+    with PairedBatches(performer, actor, preset.batch_size, seed, rank=dist.rank,
+                       world_size=dist.world_size, workers=workers) as batches:
+        total = max(steps - start, 0)
+        context = bar(total, f"train {cfg.shot}") if bar else _Quiet()
+        with context as progress:
+            state = training_loop(
+                run_dir, preset, steps, batches, binding, seed=seed, resume=resume,
+                device=_device(device, dist), dist=dist, deterministic=deterministic,
+                progress=progress.update,
+                preview=lambda m, b, s: _preview(m, b, s, run_dir, colour, network))
+    if dist.writer:
+        latest = latest_checkpoint(run_dir)
+        AuditLog(area.audit_path).append(
+            "train", inputs={"faceset": hash_file(faceset_dir / "plate" / "meta.json"),
+                             "actor": hash_file(faceset_dir / "actor" / "meta.json")},
+            outputs={"checkpoint": hash_file(latest / "weights.safetensors")} if latest else {},
+            licence_id=lic.licence_id, config_hash=cfg.config_hash(),
+            extra={"run": run_dir.name, "steps": state.step, "preset": preset.name,
+                   "stopped_by_signal": state.stopped_by_signal})
+    return TrainReport(run_dir, state, steps, start)
+
+
+class _Quiet:
+    def __enter__(self) -> "_Quiet":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _run_dir(area: WorkArea, resume: bool, dist: Dist) -> Path:
+    if resume:
+        latest = area.latest("train")
+        if latest is None:
+            raise WorkAreaError(str(area.stage_dir("train")), "a run to resume", "none",
+                                "start one without --resume")
+        return latest
+    if dist.world_size > 1:
+        # Every rank must use the folder rank 0 makes: it is shared through the process group.
+        holder = [str(area.new_version("train")) if dist.writer else ""]
+        torch.distributed.broadcast_object_list(holder, src=0)
+        return Path(holder[0])
+    return area.new_version("train")
+
+
+def _checkpoint_step(run_dir: Path) -> int:
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        return 0
+    return int(json.loads((latest / "state.json").read_text())["step"])
+
+
+def _preview(model: torch.nn.Module, batch: dict, step: int, run_dir: Path,
+             colour: ColourConfig, network: str) -> None:
+    """Grid PNG: performer, its reconstruction, and the swap (performer through the actor
+    decoder), rows of up to four samples; labelled synthetic."""
+    performer = batch["performer"]["target_rgb"][:PREVIEW_ROWS]
+    with torch.no_grad():
+        was_training = model.training
+        model.eval()
+        recon, _ = model(batch["performer"]["rgb"][:PREVIEW_ROWS], "performer")
+        swap, swap_mask = model(performer, "actor")
+        model.train(was_training)
+    tiles = []
+    for images in (performer, recon, swap):
+        row = np.concatenate([t.float().cpu().numpy().transpose(1, 2, 0) for t in images], axis=1)
+        tiles.append(row)
+    grid = np.ascontiguousarray(np.concatenate(tiles, axis=0), dtype=np.float32)
+    srgb = np.clip(colour.convert(grid, network, DISPLAY), 0.0, 1.0)
+    image = (srgb * 255.0 + 0.5).astype(np.uint8)[:, :, ::-1].copy()
+    scale = max(1, 256 // max(1, performer.shape[-1]))
+    image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    cv2.putText(image, f"SYNTHETIC preview step {step}: performer / recon / swap", (4, 14),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 255), 1, cv2.LINE_AA)
+    path = run_dir / "previews" / f"step-{step:09d}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_path(path) as tmp:
+        cv2.imwrite(str(tmp), image)
