@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -23,9 +23,11 @@ from ..model.losses import (LossWeights, gan_discriminator_loss, gan_generator_l
                             reconstruction_loss)
 from ..model.networks import FaceModel, PatchDiscriminator
 from .checkpoint import Binding, GracefulStop, latest_checkpoint, load_checkpoint, save_checkpoint
-from .data import PairedBatches
 from .presets import Preset
 from .rng import capture_rng, restore_rng
+
+if TYPE_CHECKING:  # the loop only calls .batch(); GPU checks run it without the EXR stack
+    from .data import PairedBatches
 
 METRICS_EVERY = 10
 ProgressFn = Callable[[int], None]
