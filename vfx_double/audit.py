@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 from .errors import AuditError
 from .io import atomic
-from .records import canonical_json, check_schema, parse_json
+from .records import canonical_json, check_schema, hash_file, parse_json
 
 ENTRY_SCHEMA = ("AuditEntry", 1)
 HEAD_SCHEMA = ("AuditHead", 1)
@@ -35,7 +35,6 @@ ENTRY_KEYS = {"schema", "seq", "time", "user", "host", "stage", "inputs", "outpu
               "licence_id", "config_hash", "extra", "prev", "hash"}
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_CHUNK = 1 << 20
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
@@ -160,15 +159,6 @@ def verify(path: Path) -> int:
         prev = entry["hash"]
     log._check_head(head, entry, number)
     return number
-
-
-def hash_file(path: Path) -> str:
-    """sha256 hex of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def hash_tree(folder: Path) -> str:

@@ -1,13 +1,16 @@
 """Versioned records: every saved object carries ``schema: "Name.N"`` (see DESIGN.md).
 
-Shared by licences, the audit log and configs: the canonical bytes that are signed or
-hashed, a JSON reader that refuses duplicate keys, and the schema-version check.
+Shared by licences, the audit log, configs, checkpoints and weights: the canonical bytes
+that are signed or hashed, file hashing, a JSON reader that refuses duplicate keys, and
+the schema-version check.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from .errors import VfxDoubleError
@@ -57,3 +60,12 @@ def check_schema(value: Any, schema: tuple[str, int], where: str,
                     "it was written by a newer vfx_double; upgrade vfx_double")
     # Older versions would be upgraded here, one function per version (none exist yet).
     return found
+
+
+def hash_file(path: str | Path) -> str:
+    """sha256 hex of a file's bytes, streamed in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -17,7 +17,6 @@ one into a run with a different binding is refused with a one-line error naming 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import platform
@@ -34,7 +33,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import ConfigError, WorkAreaError
 from ..io.atomic import is_temp_path, temp_path_for, write_json
-from ..records import canonical_json, check_schema, parse_json
+from ..records import canonical_json, check_schema, hash_file, parse_json
 from .rng import GracefulStop, capture_rng, restore_rng
 
 __all__ = ["Binding", "GracefulStop", "capture_rng", "latest_checkpoint", "load_checkpoint",
@@ -171,14 +170,6 @@ def _from_json(value: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:
 
 # --- files ------------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -221,7 +212,7 @@ def _check_hashes(folder: Path, state: dict[str, Any]) -> None:
         if not (folder / name).is_file():
             raise WorkAreaError(where, "a checkpoint tensor file", "missing",
                                 "the checkpoint is incomplete; resume from an earlier one")
-        actual = _sha256(folder / name)
+        actual = hash_file(folder / name)
         if actual != expected:
             raise WorkAreaError(where, f"sha256 {expected}", f"sha256 {actual}",
                                 "the file changed after it was written; resume from an "
@@ -335,7 +326,7 @@ def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module
             "optimizers": optim_json,
             "scalars": scalars_json,
             "rng": rng if rng is not None else capture_rng(),
-            "files": {name: {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
+            "files": {name: {"sha256": hash_file(tmp / name), "bytes": (tmp / name).stat().st_size}
                       for name in (WEIGHTS, OPTIM)},
             "versions": {"torch": torch.__version__, "numpy": np.__version__,
                          "safetensors": safetensors.__version__,

@@ -18,7 +18,6 @@ and are written here in numpy.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from importlib import metadata
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import TrackingError
+from ...records import hash_file
 from .. import ibug68
 from ._base import FaceBox, LandmarkBackend, Landmarks, check_image, crop_square, from_crop
 
@@ -78,7 +78,7 @@ class FanBackend(LandmarkBackend):
                                 "FAN(4) saved with safetensors", f"{type(err).__name__}: {err}",
                                 "re-export it (see vfx_double/track/backends/fan.py)") from err
         self._model = model.to(self._device).eval()
-        self._digest = _sha256(self.weights_path)[:12]
+        self._digest = hash_file(self.weights_path)[:12]
         self._face_alignment = _distribution_version("face-alignment") or "unknown"
         self._detector: LandmarkBackend | None = None
 
@@ -199,9 +199,3 @@ def _distribution_version(name: str) -> str | None:
         return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
