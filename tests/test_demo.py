@@ -104,7 +104,8 @@ def test_import_video_cli_rejects_a_non_video(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_demo_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--out", str(tmp_path / "d"), "--frames", "2"]) == 0
+    assert main(["demo", "--out", str(tmp_path / "d"), "--frames", "2", "--train-steps", "2"]) == 0
     out = capsys.readouterr().out
     assert "validate: OK" in out and "DEMO" in out
     assert "track: OK" in out and "plate: faces on 2/2 frames" in out
+    assert "train: OK" in out and "steps: 0 -> 2 of 2" in out

@@ -75,10 +75,14 @@ def validate(configs: tuple[Path, ...], keyring: Path | None, headers_only: bool
               help="folder to build the demo shot in (reused: existing frames are kept)")
 @click.option("--frames", default=48, show_default=True, type=click.IntRange(2, 10000),
               help="number of plate frames")
-def demo(out: Path, frames: int) -> None:
-    """Build the synthetic demo shot and run every stage that exists on it (validate, track)."""
+@click.option("--train-steps", default=200, show_default=True, type=click.IntRange(0),
+              help="cpu-tiny training steps to run (0 skips training)")
+def demo(out: Path, frames: int, train_steps: int) -> None:
+    """Build the synthetic demo shot and run every stage that exists on it
+    (validate, track, a short train)."""
     from .demo.shot import build
     from .track.stage import track_shot
+    from .train.stage import train_shot
     from .validate import validate as run_validate
 
     with progress_bar(2 * frames, "demo plates") as bar:
@@ -96,8 +100,13 @@ def demo(out: Path, frames: int) -> None:
     click.echo("track: OK")
     for line in tracked.lines():
         click.echo(f"  {line}")
+    if train_steps:
+        trained = train_shot(shot.config, steps=train_steps, keyring=shot.keyring, bar=progress_bar)
+        click.echo("train: OK (a short cpu-tiny run; previews are labelled synthetic)")
+        for line in trained.lines():
+            click.echo(f"  {line}")
     click.echo(f"next: export VFX_DOUBLE_KEYRING={shot.keyring}; "
-               f"vfx-double track {shot.config} --qc")
+               f"vfx-double train {shot.config} --resume  (continues to the preset's steps)")
 
 
 @cli.command()
