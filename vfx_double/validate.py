@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from . import config as config_mod
 from . import licence as licence_mod
@@ -20,8 +19,8 @@ from .config import Sequence, ShotConfig
 from .errors import LicenceError, MediaError
 from .io.exr import read_exr, read_header
 from .io.sequences import FrameSequence, format_frames
+from .progress import ProgressFn
 
-ProgressFn = Callable[[int], None]
 #: a shot needs its licence to grant these, plus the shot's own use (film or advertising)
 STAGE_USES = ("train", "render")
 
@@ -32,21 +31,34 @@ class Report:
     lines: list[str] = field(default_factory=list)
 
 
-def check_sequence(seq_cfg: Sequence, where: str, *, read_pixels: bool,
-                   progress: ProgressFn | None = None) -> tuple[FrameSequence, list[int]]:
-    """The sequence's frames, all present and readable; raise MediaError naming the first bad one."""
+def sequence_frames(seq_cfg: Sequence, where: str,
+                    requested: tuple[int, int] | None = None) -> tuple[FrameSequence, list[int]]:
+    """The sequence's frames (or the ``requested`` part of them), all on disk; else MediaError."""
     seq = FrameSequence(str(seq_cfg.path), seq_cfg.frames)
     existing = seq.existing()
     if not existing:
         raise MediaError(where, f"frames matching {seq_cfg.path}",
                          f"none in {seq_cfg.path.parent}", "check the path and the frame token")
     frames = seq.frames()
+    if requested is not None:
+        first, last = requested
+        if first < frames[0] or last > frames[-1]:
+            raise MediaError(where, f"--frames inside the sequence's {frames[0]}-{frames[-1]}",
+                             f"{first}-{last}", "pick frames the plate has")
+        frames = [f for f in frames if first <= f <= last]
     missing = seq.missing(frames)
     if missing:
         have = format_frames(existing)
         raise MediaError(where, f"frames {format_frames(frames)} of {seq_cfg.path}",
                          f"missing frames {format_frames(missing)} (on disk: {have})",
                          "restore them or narrow the frame range")
+    return seq, frames
+
+
+def check_sequence(seq_cfg: Sequence, where: str, *, read_pixels: bool,
+                   progress: ProgressFn | None = None) -> tuple[FrameSequence, list[int]]:
+    """The sequence's frames, all present and readable; raise MediaError naming the first bad one."""
+    seq, frames = sequence_frames(seq_cfg, where)
     for frame in frames:
         path = seq.path(frame)
         if read_pixels:

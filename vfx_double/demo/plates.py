@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -20,6 +19,7 @@ from ..color import ColourConfig
 from ..errors import MediaError
 from ..io.exr import Attribute, ExrImage, write_exr
 from ..io.sequences import FrameSequence
+from ..progress import ProgressFn
 from .camera import CameraMove, compose, exposure_ev
 
 #: where the astronaut's face sits in the 512x512 source (measured with FaceMesh: the mesh
@@ -29,7 +29,6 @@ SOURCE_FACE_CENTRE = (225.0, 124.0)
 SRGB = "sRGB Encoded Rec.709 (sRGB)"
 WORKING = "ACEScg"
 
-ProgressFn = Callable[[int], None]
 
 
 @dataclass(frozen=True)

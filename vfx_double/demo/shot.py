@@ -13,13 +13,13 @@ import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .. import licence as licence_mod
 from ..color import DEFAULT_CONFIG, ColourConfig
 from ..errors import LicenceError
 from ..io import atomic
 from ..io.sequences import FrameSequence
+from ..progress import ProgressFn
 from .plates import build_world, demo_moves, write_demo_sequence
 
 SHOW, SHOT = "DEMO", "sh010"
@@ -30,7 +30,6 @@ FIRST_FRAME = 1001
 FRAME_SIZE = (1920, 1080)
 LABEL = "DEMO: synthetic plate built from scikit-image 'astronaut' (public domain)"
 
-ProgressFn = Callable[[int], None]
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ import cv2
 import numpy as np
 
 from ..color import ColourConfig
-from ..config import Performer, Sequence, ShotConfig
+from ..config import Performer, ShotConfig
 from ..errors import MediaError, TrackingError
 from ..io.exr import Attribute, ExrImage, iter_sequence, read_exr, write_exr
 from ..io.sequences import FrameSequence, format_frames
+from ..progress import ProgressFn
 from .align import align_matrix, warp_points
 from .backends import FaceBox, LandmarkBackend
 from .faceset import head_pose, hull_mask, sharpness, warp_crop, with_offset
@@ -35,7 +36,6 @@ from .smooth import smooth_landmarks
 DISPLAY_SPACE = "sRGB Encoded Rec.709 (sRGB)"
 SHARPNESS_SIZE = 128
 
-ProgressFn = Callable[[int], None]
 
 
 @dataclass
@@ -167,26 +167,6 @@ def finish(found: PassOne, name: str, seq: FrameSequence, colourspace: str,
                  "gaps": [list(g) for g in gaps],
                  "long_gaps": [[found.frames[a], found.frames[b]] for a, b in long_gaps]},
     )
-
-
-def sequence_frames(seq_cfg: Sequence, where: str, requested: tuple[int, int] | None
-                    ) -> tuple[FrameSequence, list[int]]:
-    seq = FrameSequence(str(seq_cfg.path), seq_cfg.frames)
-    frames = seq.frames()
-    if not frames:
-        raise MediaError(where, f"frames matching {seq_cfg.path}", "none on disk",
-                         "check the path and the frame token")
-    if requested is not None:
-        first, last = requested
-        if first < frames[0] or last > frames[-1]:
-            raise MediaError(where, f"--frames inside the sequence's {frames[0]}-{frames[-1]}",
-                             f"{first}-{last}", "pick frames the plate has")
-        frames = [f for f in frames if first <= f <= last]
-    missing = seq.missing(frames)
-    if missing:
-        raise MediaError(where, f"frames {format_frames(frames)}",
-                         f"missing frames {format_frames(missing)}", "restore them or narrow --frames")
-    return seq, frames
 
 
 def frame_hint(seq: FrameSequence, frame: int, colourspace: str, colour: ColourConfig,

@@ -18,16 +18,15 @@ from ..errors import ConfigError
 from ..io import atomic
 from ..io.exr import ExrImage
 from ..io.sequences import FrameSequence
-from ..validate import shot_licence
+from ..progress import stage_progress
+from ..validate import sequence_frames, shot_licence
 from ..workarea import WorkArea
 from .backends import get_backend
 from .preview import PreviewWriter
 from .qc import QcFrame, contact_sheet, resized
 from .result import TrackResult
-from .run import PassOne, crop_frames, display_u8, frame_hint, sequence_frames, track_sequence
+from .run import PassOne, crop_frames, display_u8, frame_hint, track_sequence
 
-ProgressFn = Callable[[int], None]
-BarFactory = Callable[[int, str], "object"]
 CONTACT_THUMBS = 36
 THUMB_WIDTH = 640
 
@@ -95,7 +94,7 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
         tracked: dict[str, tuple[TrackResult, PassOne, FrameSequence]] = {}
         seconds: dict[str, float] = {}
         for name, seq, seq_frames, space, performer, seed in jobs:
-            with _bar(bar, len(seq_frames), f"track {name}") as update:
+            with stage_progress(bar, len(seq_frames), f"track {name}") as update:
                 result, found, secs = track_sequence(name, seq, seq_frames, space, colour,
                                                      backend, cfg, performer, hint=seed,
                                                      progress=update)
@@ -111,7 +110,7 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
         result.save(track_dir / ("track.json" if name == "plate" else f"{name}.json"))
         report.results[name] = result
         start = time.perf_counter()
-        with _bar(bar, len(result.frames), f"faceset {name}") as update, \
+        with stage_progress(bar, len(result.frames), f"faceset {name}") as update, \
                 _qc(qc, track_dir / "qc", name, result, found, colour, cfg) as sink:
             meta = crop_frames(result, found, seq, colour, network, cfg, faceset_dir / name,
                                qc_sink=sink, progress=update)
@@ -131,24 +130,6 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
         extra={"frames": [plate_frames[0], plate_frames[-1]], "backend": cfg.track.backend,
                "track_version": track_dir.name, "faceset_version": faceset_dir.name})
     return report
-
-
-class _bar:
-    """A progress context: the CLI's bar when given, else nothing."""
-
-    def __init__(self, factory: Callable | None, total: int, desc: str) -> None:
-        self.factory, self.total, self.desc = factory, total, desc
-        self.bar = None
-
-    def __enter__(self) -> ProgressFn:
-        if self.factory is None:
-            return lambda n: None
-        self.bar = self.factory(self.total, self.desc)
-        return self.bar.__enter__().update
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
 
 
 class _qc:

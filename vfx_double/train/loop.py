@@ -22,6 +22,7 @@ from ..io import atomic
 from ..model.losses import (LossWeights, gan_discriminator_loss, gan_generator_loss, gan_weight,
                             reconstruction_loss)
 from ..model.networks import FaceModel, PatchDiscriminator
+from ..progress import ProgressFn
 from .checkpoint import Binding, GracefulStop, latest_checkpoint, load_checkpoint, save_checkpoint
 from .presets import Preset
 from .rng import capture_rng, restore_rng
@@ -30,7 +31,6 @@ if TYPE_CHECKING:  # the loop only calls .batch(); GPU checks run it without the
     from .data import PairedBatches
 
 METRICS_EVERY = 10
-ProgressFn = Callable[[int], None]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from ..audit import AuditLog, hash_file
 from ..color import ColourConfig, resolve_config_uri
 from ..errors import ConfigError, WorkAreaError
 from ..io import atomic
+from ..progress import stage_progress
 from ..validate import shot_licence
 from ..workarea import WorkArea
 from .augment import AugmentSpec
@@ -99,13 +100,11 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
     start = _checkpoint_step(run_dir) if resume else 0
     with PairedBatches(performer, actor, preset.batch_size, seed, rank=dist.rank,
                        world_size=dist.world_size, workers=workers) as batches:
-        total = max(steps - start, 0)
-        context = bar(total, f"train {cfg.shot}") if bar else _Quiet()
-        with context as progress:
+        with stage_progress(bar, max(steps - start, 0), f"train {cfg.shot}") as progress:
             state = training_loop(
                 run_dir, preset, steps, batches, binding, seed=seed, resume=resume,
                 device=_device(device, dist), dist=dist, deterministic=deterministic,
-                progress=progress.update,
+                progress=progress,
                 preview=lambda m, b, s: _preview(m, b, s, run_dir, colour, network))
     if dist.writer:
         latest = latest_checkpoint(run_dir)
@@ -117,17 +116,6 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
             extra={"run": run_dir.name, "steps": state.step, "preset": preset.name,
                    "stopped_by_signal": state.stopped_by_signal})
     return TrainReport(run_dir, state, steps, start)
-
-
-class _Quiet:
-    def __enter__(self) -> "_Quiet":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def update(self, n: int) -> None:
-        return None
 
 
 def _run_dir(area: WorkArea, resume: bool, dist: Dist) -> Path:
