@@ -46,10 +46,10 @@ def write_frames(folder: Path, name: str, frames: range, size: tuple[int, int] =
 
 def issue_licence(key: Path, out: Path, *, shows=("SHOW",), uses=licence.USES,
                   valid_from: dt.date | None = None, valid_until: dt.date | None = None,
-                  actor: str = ACTOR) -> Path:
+                  actor: str = ACTOR, licence_id: str = "TEST-0001") -> Path:
     today = dt.date.today()
     record = licence.Licence(
-        licence_id="TEST-0001", actor=actor, licensor="synthetic licensor",
+        licence_id=licence_id, actor=actor, licensor="synthetic licensor",
         licensee="test studio", shows=tuple(shows), uses=tuple(uses),
         valid_from=valid_from or today - dt.timedelta(days=10),
         valid_until=valid_until or today + dt.timedelta(days=30),

@@ -79,8 +79,10 @@ def validate(configs: tuple[Path, ...], keyring: Path | None, headers_only: bool
               help="cpu-tiny training steps to run (0 skips training)")
 def demo(out: Path, frames: int, train_steps: int) -> None:
     """Build the synthetic demo shot and run every stage that exists on it
-    (validate, track, a short train)."""
+    (validate, track, a short train, render, comp)."""
+    from .comp.stage import comp_shot
     from .demo.shot import build
+    from .render import render_shot
     from .track.stage import track_shot
     from .train.stage import train_shot
     from .validate import validate as run_validate
@@ -104,6 +106,14 @@ def demo(out: Path, frames: int, train_steps: int) -> None:
         trained = train_shot(shot.config, steps=train_steps, keyring=shot.keyring, bar=progress_bar)
         click.echo("train: OK (a short cpu-tiny run; previews are labelled synthetic)")
         for line in trained.lines():
+            click.echo(f"  {line}")
+        rendered = render_shot(shot.config, keyring=shot.keyring, bar=progress_bar)
+        click.echo("render: OK (face elements, labelled synthetic)")
+        for line in rendered.lines():
+            click.echo(f"  {line}")
+        comped = comp_shot(shot.config, keyring=shot.keyring, bar=progress_bar)
+        click.echo("comp: OK (labelled synthetic; check with `oiiotool --info -v`)")
+        for line in comped.lines():
             click.echo(f"  {line}")
     click.echo(f"next: export VFX_DOUBLE_KEYRING={shot.keyring}; "
                f"vfx-double train {shot.config} --resume  (continues to the preset's steps)")
@@ -140,6 +150,41 @@ def train(config: Path, steps: int | None, resume: bool, device: str | None, wor
 
     report = train_shot(config, steps=steps, resume=resume, keyring=keyring, device=device,
                         bar=progress_bar, workers=workers)
+    for line in report.lines():
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--frames", "frame_range", help="render only plate frames A-B (default: the shot's range)")
+@click.option("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda when present)")
+@click.option("--batch", default=8, show_default=True, type=click.IntRange(1),
+              help="frames per model batch")
+@click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+def render(config: Path, frame_range: str | None, device: str | None, batch: int,
+           keyring: Path | None) -> None:
+    """Render face elements (ACEScg EXR + matte) with the latest trained model."""
+    from .io.sequences import parse_frame_range
+    from .render import render_shot
+
+    frames = parse_frame_range(frame_range) if frame_range else None
+    report = render_shot(config, frames=frames, keyring=keyring, device=device, batch=batch,
+                         bar=progress_bar)
+    for line in report.lines():
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--frames", "frame_range", help="comp only plate frames A-B (default: the shot's range)")
+@click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+def comp(config: Path, frame_range: str | None, keyring: Path | None) -> None:
+    """Composite the latest face elements into the plates (colour managed, EXR out)."""
+    from .comp.stage import comp_shot
+    from .io.sequences import parse_frame_range
+
+    frames = parse_frame_range(frame_range) if frame_range else None
+    report = comp_shot(config, frames=frames, keyring=keyring, bar=progress_bar)
     for line in report.lines():
         click.echo(line)
 

@@ -6,15 +6,24 @@
   audit.jsonl
 ```
 A new version folder is made with an exclusive ``mkdir``, so two processes asking at once
-get different numbers and nothing earlier is ever reused or overwritten.
+get different numbers and nothing earlier is ever overwritten. Frame stages (render, comp)
+continue their latest version when it was started with the same options, so a rerun or a
+second farm chunk fills in frames instead of starting over.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from .errors import WorkAreaError
+from .io import atomic
+from .records import canonical_json
+
+OPTIONS = "options.json"
 
 #: stage -> prefix of its numbered folders
 STAGES: dict[str, str] = {
@@ -78,6 +87,30 @@ class WorkArea:
             except OSError as err:
                 raise WorkAreaError(str(path), "a writable work area", str(err)) from err
         raise WorkAreaError(str(folder), "a free version number", "1000 taken in a row")
+
+    def version_for(self, stage: str, options: dict[str, Any]) -> tuple[Path, bool]:
+        """The latest version of ``stage`` if its ``options.json`` equals ``options``, else a
+        new version with them frozen in it; True when an existing version is continued.
+
+        Farm chunks of one job start at the same time: the choice is made under an
+        exclusive lock on the stage folder, so they all land in the same version.
+        """
+        folder = self.stage_dir(stage)
+        folder.mkdir(parents=True, exist_ok=True)
+        wanted = canonical_json(options)
+        with open(folder / ".lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            latest = self.latest(stage)
+            if latest is not None and (latest / OPTIONS).is_file():
+                try:
+                    current = canonical_json(json.loads((latest / OPTIONS).read_text()))
+                except (OSError, ValueError):
+                    current = None
+                if current == wanted:
+                    return latest, True
+            path = self.new_version(stage)
+            atomic.write_json(path / OPTIONS, options, overwrite=False)
+            return path, False
 
 
 def _prefix(stage: str) -> str:

@@ -29,19 +29,11 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
+from .. import acescct
 from ..errors import ConfigError
 from ..track.align import warp_points
 from ..track.ibug68 import MIRROR
 
-#: ACEScct constants (Academy S-2016-001).
-ACESCCT_SLOPE = 17.52
-ACESCCT_OFFSET = 9.72
-_TOE_LIN = 2.0 ** -7
-_TOE_CCT = 0.155251141552511
-_TOE_A = 10.5402377416545
-_TOE_B = 0.0729055341958355
-#: ACEScct code of linear 0.18.
-MID_GREY_CCT = (math.log2(0.18) + ACESCCT_OFFSET) / ACESCCT_SLOPE
 #: DFL's warp: grid-point offsets have a standard deviation of 0.24 cells.
 _WARP_SIGMA_CELLS = 0.24
 
@@ -82,30 +74,15 @@ class AugmentSpec:
                                   repr(value), "fix the training augment settings")
 
 
-def acescct_encode(linear: np.ndarray) -> np.ndarray:
-    """Linear AP1 -> ACEScct code values (any shape, float32 out)."""
-    lin = np.asarray(linear, dtype=np.float64)
-    log = (np.log2(np.maximum(lin, _TOE_LIN)) + ACESCCT_OFFSET) / ACESCCT_SLOPE
-    return np.where(lin <= _TOE_LIN, _TOE_A * lin + _TOE_B, log).astype(np.float32)
-
-
-def acescct_decode(code: np.ndarray) -> np.ndarray:
-    """ACEScct code values -> linear AP1 (any shape, float32 out; clamped at half max)."""
-    cct = np.asarray(code, dtype=np.float64)
-    lin = np.exp2(np.minimum(cct, 2.0) * ACESCCT_SLOPE - ACESCCT_OFFSET)
-    return np.where(cct <= _TOE_CCT, (cct - _TOE_B) / _TOE_A,
-                    np.minimum(lin, 65504.0)).astype(np.float32)
-
-
 def log_offset_to_gain(offset: float | np.ndarray) -> float | np.ndarray:
     """The linear gain an ACEScct code offset makes above the toe: ``2 ** (17.52 o)``."""
-    return np.exp2(ACESCCT_SLOPE * np.asarray(offset, dtype=np.float64))
+    return np.exp2(acescct.SLOPE * np.asarray(offset, dtype=np.float64))
 
 
 def apply_log_jitter(rgb: np.ndarray, offset: np.ndarray, contrast: float) -> np.ndarray:
     """``(H, W, 3)`` ACEScct -> ``(H, W, 3)``: contrast around mid-grey, then a per-channel
     ``(3,)`` offset. Float32 out."""
-    out = (rgb.astype(np.float32) - MID_GREY_CCT) * np.float32(contrast) + MID_GREY_CCT
+    out = (rgb.astype(np.float32) - acescct.MID_GREY) * np.float32(contrast) + acescct.MID_GREY
     return out + np.asarray(offset, dtype=np.float32).reshape(1, 1, 3)
 
 

@@ -433,3 +433,35 @@ def load_checkpoint(run_dir: Path, modules: dict[str, torch.nn.Module],
     state["scalars"] = _from_json(state.get("scalars", {}), extra, where)
     state["path"] = str(folder)
     return state
+
+
+def load_weights(folder: Path, modules: dict[str, torch.nn.Module], expect: dict[str, Any],
+                 device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load only the named modules' weights from one checkpoint (render, export).
+
+    ``expect`` holds the binding fields the caller requires (e.g. show, shot, licence_id,
+    architecture); the first that differs is refused like a resume would be. Returns
+    state.json with ``path`` and the weights file's sha256 (``weights_sha256``) added.
+    """
+    folder = Path(folder)
+    where = str(folder / STATE)
+    state = _read_state(folder)
+    check_schema(state.get("schema"), SCHEMA, where, WorkAreaError)
+    bound = Binding.from_dict(state.get("binding"), where).to_dict()
+    for name, value in expect.items():
+        diff = _first_difference(name, _plain(value), bound[name])
+        if diff is not None:
+            field, wanted, found = diff
+            raise ConfigError(field, _show(wanted), f"{_show(found)} in checkpoint {folder}",
+                              _HINTS[field.split(".")[0]])
+    _check_hashes(folder, state)
+    weights = load_file(str(folder / WEIGHTS), device=str(device))
+    for name, module in modules.items():
+        prefix = f"module/{name}/"
+        sd = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(sd, strict=True)
+        except RuntimeError as err:
+            raise ConfigError(f"{folder / WEIGHTS} ({name})", "tensors matching the model",
+                              " ".join(str(err).split())[:300]) from err
+    return {**state, "path": str(folder), "weights_sha256": state["files"][WEIGHTS]["sha256"]}

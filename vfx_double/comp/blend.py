@@ -1,0 +1,124 @@
+"""One comp frame: matte, colour match, grain and a premultiplied over, inside a box.
+
+Everything happens inside the refined matte's bounding box; every pixel outside it, and
+every pixel inside it where the matte is 0, keeps the plate's stored value bit for bit
+(when the output colourspace is the plate's). Channels other than R, G, B (and A, which
+gets ``matte + A * (1 - matte)``) are never touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..color import ColourConfig
+from ..io.exr import ExrImage
+from . import colour_match, grain
+from .element import Element
+from .matte import margin, refine_matte
+from .warp import Box, sub_box
+
+
+@dataclass(frozen=True)
+class Look:
+    """The comp controls (the shot's ``comp`` section), as a compositor sets them."""
+
+    mix: float = 1.0
+    erode: float = 0.0
+    feather: float = 8.0
+    colour_match: str = "rct"
+    grain: bool = True
+
+
+@dataclass(frozen=True)
+class Spaces:
+    colour: ColourConfig
+    plate: str
+    working: str
+    output: str
+
+
+def grow(box: Box, by: int, window: Box) -> Box | None:
+    """``box`` grown by ``by`` pixels on every side, clipped to ``window``."""
+    x0, y0 = max(box[0] - by, window[0]), max(box[1] - by, window[1])
+    x1 = min(box[0] + box[2] + by, window[0] + window[2])
+    y1 = min(box[1] + box[3] + by, window[1] + window[3])
+    return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
+
+
+def final_matte(element: Element, look: Look, window: Box) -> tuple[np.ndarray, Box] | None:
+    """The matte the comp uses (raw matte eroded and feathered, kept inside the rendered
+    crop's coverage, times mix) over its tight bounding box; None when it is empty."""
+    region = grow(element.box, margin(look.erode, look.feather), window)
+    if region is None or not element.face or look.mix <= 0.0:
+        return None
+    inner = grow(element.box, 0, region)
+    if inner is None:
+        return None
+    raw = np.zeros(region[3:1:-1], np.float32)
+    cover = np.zeros_like(raw)
+    ys, xs = sub_box(region, inner)
+    es, ex = sub_box(element.box, inner)
+    raw[ys, xs] = element.matte[es, ex]
+    cover[ys, xs] = element.alpha[es, ex]
+    matte = refine_matte(raw, look.erode, look.feather) * np.clip(cover, 0.0, 1.0) * look.mix
+    rows, cols = np.nonzero(matte > 0.0)
+    if rows.size == 0:
+        return None
+    tight = (region[0] + int(cols.min()), region[1] + int(rows.min()),
+             int(cols.max() - cols.min()) + 1, int(rows.max() - rows.min()) + 1)
+    ys, xs = sub_box(region, tight)
+    return np.ascontiguousarray(matte[ys, xs]), tight
+
+
+def element_colour(element: Element, box: Box) -> np.ndarray:
+    """(h, w, 3) unpremultiplied element colour over ``box`` (0 outside the element)."""
+    out = np.zeros((box[3], box[2], 3), np.float32)
+    inner = grow(element.box, 0, box)
+    if inner is not None:
+        ys, xs = sub_box(box, inner)
+        es, ex = sub_box(element.box, inner)
+        colour = element.colour()
+        out[ys, xs] = colour[es, ex]
+    return out
+
+
+def comp_frame(plate: ExrImage, element: Element, look: Look, spaces: Spaces,
+               stats: colour_match.FrameStats | None, grain_model: grain.GrainModel | None,
+               seed: int) -> tuple[np.ndarray, Box | None]:
+    """The comped pixels (same shape, dtype and channels as ``plate.pixels``) and the box
+    that changed (None: the plate passes through)."""
+    rgb_idx = plate.channel_indices(["R", "G", "B"])
+    pixels = plate.pixels.copy()
+    if spaces.output != spaces.plate:
+        converted = spaces.colour.convert(np.ascontiguousarray(pixels[..., rgb_idx], np.float32),
+                                          spaces.plate, spaces.output)
+        pixels[..., rgb_idx] = converted.astype(pixels.dtype)
+    found = final_matte(element, look, plate.data_window)
+    if found is None:
+        return pixels, None
+    matte, box = found
+    ys, xs = sub_box(plate.data_window, box)
+    stored = plate.pixels[ys, xs][..., rgb_idx]
+    plate_lin = spaces.colour.convert(np.ascontiguousarray(stored, np.float32), spaces.plate,
+                                      spaces.working)
+    face = element_colour(element, box)
+    if stats is not None:
+        face = colour_match.apply(look.colour_match, face, stats)
+    if grain_model is not None:
+        noise = grain.synthesise(grain_model, face.shape[:2], seed)
+        face = colour_match.decode(colour_match.encode(face) + noise)
+    m = matte[:, :, None]
+    out = face * m + plate_lin * (1.0 - m)
+    out = spaces.colour.convert(np.ascontiguousarray(out, np.float32), spaces.working,
+                                spaces.output).astype(pixels.dtype)
+    region = pixels[ys, xs]  # a view: writing it writes the frame
+    keep = m <= 0.0
+    region[..., rgb_idx] = np.where(keep, region[..., rgb_idx], out)
+    if plate.has_channel("A"):
+        a = plate.channel_indices(["A"])[0]
+        alpha = region[..., a].astype(np.float32)
+        region[..., a] = np.where(keep[..., 0], region[..., a],
+                                  (matte + alpha * (1.0 - matte)).astype(pixels.dtype))
+    return pixels, box

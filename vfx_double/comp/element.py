@@ -1,0 +1,66 @@
+"""Reading face elements (FaceElement.1, written by ``vfx_double.render``) for the comp."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MediaError
+from ..io.exr import read_exr
+from ..records import check_schema
+
+PREFIX = "vfx_double/"
+CHANNELS = ("R", "G", "B", "A", "matte")
+SCHEMA = ("FaceElement", 1)
+
+
+@dataclass
+class Element:
+    """One frame's face element over its ``box`` (x, y, w, h) in plate pixels.
+
+    ``rgb`` is premultiplied by ``alpha`` (the rendered crop's coverage); ``matte`` is the
+    raw face matte. An element with ``face`` False holds no face: the plate passes through.
+    """
+
+    frame: int
+    box: tuple[int, int, int, int]
+    rgb: np.ndarray  # (h, w, 3) float32, ACEScg, premultiplied
+    alpha: np.ndarray  # (h, w) float32
+    matte: np.ndarray  # (h, w) float32
+    face: bool
+    model_hash: str
+    licence_id: str
+
+    def colour(self) -> np.ndarray:
+        """(h, w, 3) unpremultiplied colour; 0 where the element has no coverage."""
+        alpha = self.alpha[:, :, None]
+        safe = np.where(alpha > 0.0, alpha, 1.0)
+        return np.where(alpha > 0.0, self.rgb / safe, 0.0).astype(np.float32)
+
+
+def read_element(path: Path, frame: int) -> Element:
+    """Read and check one element; a NaN or infinite pixel is refused naming the frame."""
+    where = f"{path} (frame {frame})"
+    image = read_exr(path, frame=frame)
+    check_schema(image.attribute(PREFIX + "schema"), SCHEMA, where, MediaError)
+    missing = [c for c in CHANNELS if c not in image.channels]
+    if missing:
+        raise MediaError(where, f"element channels {', '.join(CHANNELS)}",
+                         f"missing {', '.join(missing)}", "re-render this frame")
+    pixels = image.pixels[..., image.channel_indices(list(CHANNELS))]
+    bad = ~np.isfinite(pixels)
+    if bad.any():
+        y, x = np.argwhere(bad.any(axis=2))[0]
+        dx, dy = image.data_window[:2]
+        raise MediaError(where, "finite element pixels",
+                         f"{int(bad.any(axis=2).sum())} pixels with NaN or inf, first at "
+                         f"x={dx + int(x)} y={dy + int(y)}",
+                         "re-render this frame (`vfx-double render SHOT.yaml --frames "
+                         f"{frame}-{frame}`) or check the checkpoint")
+    return Element(frame=frame, box=tuple(image.data_window), rgb=pixels[..., :3],
+                   alpha=pixels[..., 3], matte=pixels[..., 4],
+                   face=bool(image.attribute(PREFIX + "face", 0)),
+                   model_hash=str(image.attribute(PREFIX + "modelHash", "")),
+                   licence_id=str(image.attribute(PREFIX + "licenceId", "")))

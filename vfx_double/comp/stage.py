@@ -1,0 +1,202 @@
+"""The comp stage: face elements over the plates, written as ``<shot>_comp_vNNN.####.exr``.
+
+Two passes over the frames asked for:
+
+1. colour statistics (only when ``comp.colour_match`` is not ``none``): each element and
+   the plate rows under it (EXR decodes only those chunks) give one frame's statistics;
+   they are smoothed over time with zero lag. A frame's smoothed value depends only on the
+   frames within :func:`colour_match.window` of it, so the pass reads that many frames
+   around the range and farm chunks give exactly what one whole-shot run gives;
+2. the comp: plates read ahead on a thread, elements beside them, each frame comped
+   inside its matte's box (:mod:`.blend`) and written behind on worker threads. Memory
+   holds a few frames whatever the length of the shot.
+
+A rerun continues the latest comp version made from the same render, settings and plate,
+and writes only frames that are missing or do not decode.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import config as config_mod
+from ..audit import AuditLog, hash_file
+from ..color import ColourConfig, resolve_config_uri
+from ..errors import MediaError, WorkAreaError
+from ..io.exr import Attribute, ExrImage, iter_sequence, read_exr, read_header, write_exr
+from ..io.pipeline import WriteBehind, readable_exr
+from ..io.sequences import FrameSequence, format_frames
+from ..progress import stage_progress
+from ..validate import sequence_frames, shot_licence
+from ..workarea import WorkArea
+from . import colour_match, grain
+from .blend import Look, Spaces, comp_frame
+from .element import PREFIX, Element, read_element
+
+#: temporal smoothing of the colour statistics, in frames (Gaussian sigma)
+STATS_SIGMA = 4.0
+GRAIN_BLOCKS = 192
+GRAIN_BLOCK_SIZE = 32
+
+
+@dataclass
+class CompReport:
+    comp_dir: Path
+    frames: list[int]
+    written: list[int] = field(default_factory=list)
+    kept: list[int] = field(default_factory=list)
+    passed_through: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        rate = len(self.written) / self.seconds if self.seconds else 0.0
+        out = [f"comp:   {self.comp_dir}",
+               f"frames: {format_frames(self.frames)}; written {len(self.written)}, kept "
+               f"{len(self.kept)} (already complete); {rate:.2f} frames/s"]
+        if self.passed_through:
+            out.append(f"no face, plate passed through: {format_frames(self.passed_through)}")
+        return out
+
+
+def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
+              keyring: Path | None = None, bar: Callable | None = None) -> CompReport:
+    cfg = config_mod.load(path)
+    lic = shot_licence(cfg, ("render", cfg.use), keyring=keyring)
+    colour = ColourConfig.load(resolve_config_uri(cfg.colour.config, cfg.source.parent))
+    plate_space = colour.resolve(cfg.plate.colourspace, where=cfg.where("plate", "colourspace"))
+    working = colour.resolve(cfg.colour.working, where=cfg.where("colour", "working"))
+    output = (colour.resolve(cfg.colour.output, where=cfg.where("colour", "output"))
+              if cfg.colour.output else plate_space)
+    spaces = Spaces(colour, plate_space, working, output)
+    plate_seq, plate_frames = sequence_frames(cfg.plate, cfg.where("plate", "path"), frames)
+    _, all_frames = sequence_frames(cfg.plate, cfg.where("plate", "path"), None)
+    area = WorkArea(cfg.shot_dir)
+    render_dir = area.latest("render")
+    if render_dir is None:
+        raise WorkAreaError(str(area.stage_dir("render")), "a render version", "none",
+                            f"run `vfx-double render {cfg.source}` first")
+    elements = FrameSequence(str(render_dir / f"face.{'#' * plate_seq.padding}.exr"))
+    missing = elements.missing(plate_frames)
+    if missing:
+        raise MediaError(str(elements.pattern), f"face elements for {format_frames(plate_frames)}",
+                         f"missing frames {format_frames(missing)}",
+                         f"run `vfx-double render {cfg.source} --frames "
+                         f"{missing[0]}-{missing[-1]}`")
+    look = Look(**{k: v for k, v in asdict(cfg.comp).items() if k != "compression"})
+    options = {"schema": "CompOptions.1", "render": render_dir.name,
+               "render_options_sha256": hash_file(render_dir / "options.json"),
+               "comp": asdict(cfg.comp), "plate": str(cfg.plate.path),
+               "plate_colourspace": plate_space, "working": working, "output": output,
+               "licence_id": lic.licence_id, "stats_sigma": STATS_SIGMA}
+    comp_dir, _ = area.version_for("comp", options)
+    out_seq = FrameSequence(str(comp_dir / f"{cfg.shot}_comp_{comp_dir.name}."
+                                           f"{'#' * plate_seq.padding}.exr"))
+    report = CompReport(comp_dir, plate_frames)
+    todo = []
+    for frame in plate_frames:
+        (report.kept if readable_exr(out_seq.path(frame)) else todo).append(frame)
+    start = time.perf_counter()
+    stats = (_smoothed_stats(todo, all_frames, plate_seq, elements, spaces, bar)
+             if todo and look.colour_match != "none" else {})
+    base_seed = zlib.crc32(f"{cfg.show}/{cfg.shot}".encode())
+    provenance = [Attribute(PREFIX + "licenceId", "string", lic.licence_id),
+                  Attribute(PREFIX + "configHash", "string", cfg.config_hash()),
+                  Attribute(PREFIX + "synthetic", "int", 1),
+                  Attribute(PREFIX + "colourspace", "string", output),
+                  Attribute(PREFIX + "render", "string", render_dir.name)]
+    with stage_progress(bar, len(todo), f"comp {cfg.shot}") as progress, \
+            WriteBehind() as writer:
+        for frame, plate in iter_sequence(plate_seq, todo, dtype=None):
+            element = read_element(elements.path(frame), frame)
+            grain_model = _grain(plate, element, spaces) if look.grain and element.face else None
+            pixels, box = comp_frame(plate, element, look, spaces, stats.get(frame),
+                                     grain_model, seed=(base_seed + frame) & 0xFFFFFFFF)
+            out = plate.replace(pixels=pixels)
+            for attr in provenance:
+                out.set_attribute(attr.name, attr.value, attr.type)
+            out.set_attribute(PREFIX + "modelHash", element.model_hash, "string")
+            out.set_attribute(PREFIX + "face", int(box is not None), "int")
+            if box is None:
+                report.passed_through.append(frame)
+            # A frame that is there but does not decode is ours and broken: replace it.
+            writer.submit(write_exr, out_seq.path(frame), out,
+                          compression=cfg.comp.compression or plate.compression,
+                          pixel_type=list(_formats(plate_seq.path(frame), plate)),
+                          overwrite=out_seq.path(frame).exists())
+            report.written.append(frame)
+            progress(1)
+    report.seconds = time.perf_counter() - start
+    AuditLog(area.audit_path).append(
+        "comp", inputs={"render_options": hash_file(render_dir / "options.json")},
+        outputs={"options": hash_file(comp_dir / "options.json")},
+        licence_id=lic.licence_id, config_hash=cfg.config_hash(),
+        extra={"version": comp_dir.name, "frames": format_frames(plate_frames),
+               "written": len(report.written)})
+    return report
+
+
+def _formats(path: Path, plate: ExrImage) -> tuple[str, ...]:
+    """The plate's per-channel pixel types, so every channel is written as it was stored."""
+    formats = read_header(path).channel_formats
+    if any(f not in ("half", "float") for f in formats):
+        raise MediaError(str(path), "half or float channels",
+                         f"channel types {', '.join(formats)}",
+                         "comp passes through half and float channels only; convert the "
+                         "integer channels (e.g. IDs) to float upstream")
+    return formats
+
+
+def _smoothed_stats(todo: list[int], all_frames: list[int], plate_seq: FrameSequence,
+                    elements: FrameSequence, spaces: Spaces, bar: Callable | None
+                    ) -> dict[int, colour_match.FrameStats]:
+    radius = colour_match.window(STATS_SIGMA)
+    near = {f for t in todo for f in range(t - radius, t + radius + 1)}
+    wanted = [f for f in all_frames if f in near]
+    have = [f for f in wanted if elements.path(f).is_file()]
+    measured: dict[int, colour_match.FrameStats | None] = {}
+    with stage_progress(bar, len(have), "colour stats") as progress:
+        for frame in have:
+            measured[frame] = _measure(plate_seq.path(frame), elements.path(frame), frame, spaces)
+            progress(1)
+    return colour_match.smooth(measured, STATS_SIGMA)
+
+
+def _measure(plate_path: Path, element_path: Path, frame: int, spaces: Spaces
+             ) -> colour_match.FrameStats | None:
+    element = read_element(element_path, frame)
+    if not element.face:
+        return None
+    x, y, w, h = element.box
+    rows = read_exr(plate_path, ["R", "G", "B"], rows=(y, y + h), frame=frame)
+    px0 = x - rows.data_window[0]
+    plate = rows.pixels[:, max(px0, 0):px0 + w]
+    if plate.shape[:2] != (h, w):
+        return None
+    plate_lin = spaces.colour.convert(np.ascontiguousarray(plate), spaces.plate, spaces.working)
+    # The face's inside: where the raw matte is solid, away from the edge the comp feathers.
+    weight = np.clip(element.matte * 2.0 - 1.0, 0.0, 1.0) * (element.alpha > 0.999)
+    return colour_match.measure(plate_lin, element.colour(), weight)
+
+
+def _grain(plate: ExrImage, element: Element, spaces: Spaces) -> grain.GrainModel | None:
+    """The plate's grain, measured on flat blocks away from the face, in ACEScct; None when
+    the plate has no room for a block beside the face."""
+    x0, y0 = plate.data_window[:2]
+    ex, ey, ew, eh = element.box
+    exclude = (ex - x0, ey - y0, ew, eh)
+    slices = grain.sample_blocks(plate.pixels.shape[:2], exclude, GRAIN_BLOCKS,
+                                 GRAIN_BLOCK_SIZE, seed=0)
+    if not slices:
+        return None
+    rgb = plate.channel_indices(["R", "G", "B"])
+    blocks = np.stack([plate.pixels[ys, xs][..., rgb] for ys, xs in slices]).astype(np.float32)
+    flat = np.ascontiguousarray(blocks.reshape(-1, GRAIN_BLOCK_SIZE, 3))
+    linear = spaces.colour.convert(flat, spaces.plate, spaces.working)
+    encoded = colour_match.encode(linear).reshape(blocks.shape)
+    return grain.estimate(encoded)
