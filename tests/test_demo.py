@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +111,19 @@ def test_demo_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "validate: OK" in out and "DEMO" in out
     assert "track: OK" in out and "plate: faces on 2/2 frames" in out
     assert "train: OK" in out and "steps: 0 -> 2 of 2" in out
+    assert "render: OK" in out and "written 2" in out
+    assert "comp: OK" in out
+    comp_dir = tmp_path / "d" / "work" / "DEMO" / "sh010" / "comp" / "v001"
+    frames = sorted(comp_dir.glob("sh010_comp_v001.*.exr"))
+    assert len(frames) == 2
+    # What a compositor checks first: oiiotool reads it, with the plate's layout and our
+    # provenance in the header.
+    oiiotool = Path(sys.executable).with_name("oiiotool")
+    info = subprocess.run([str(oiiotool), "--info", "-v", str(frames[0])], capture_output=True,
+                          text=True, check=True).stdout
+    assert "1920 x 1080, 3 channel, half openexr" in info
+    assert 'vfx_double/synthetic: 1' in info and 'vfx_double/licenceId: "DEMO-' in info
+    plate = read_exr(tmp_path / "d" / "plates" / "sh010" / "sh010_plate.1001.exr", dtype=None)
+    comp = read_exr(frames[0], dtype=None)
+    changed = np.any(plate.pixels != comp.pixels, axis=2)
+    assert changed.any() and changed.mean() < 0.15  # the face only
