@@ -22,7 +22,6 @@ import os
 import platform
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,8 @@ from safetensors.torch import load_file, save_file
 from ..errors import ConfigError, WorkAreaError
 from ..io.atomic import is_temp_path, temp_path_for, write_json
 from ..records import canonical_json, check_schema, hash_file, parse_json
+from .binding import HINTS as _HINTS
+from .binding import Binding, first_difference, plain, shown
 from .rng import GracefulStop, capture_rng, restore_rng
 
 __all__ = ["Binding", "GracefulStop", "capture_rng", "latest_checkpoint", "load_checkpoint",
@@ -46,85 +47,6 @@ OPTIM = "optim.safetensors"
 STATE = "state.json"
 _STEP_DIR = re.compile(r"step-(\d{9,})")
 _TEMP_PID = re.compile(r"\.tmp-(\d+)-\d+")
-
-# What a mismatch in each bound field means to the person resuming.
-_HINTS = {
-    "show": "this checkpoint belongs to another show; start a new run for this show",
-    "shot": "this checkpoint belongs to another shot; start a new run for this shot",
-    "licence_id": "this checkpoint belongs to another licence; a run may only resume "
-                  "weights trained under its own licence, start a new run",
-    "config_hash": "this checkpoint was trained with another shot config; start a new run "
-                   "or restore the config it was trained with",
-    "architecture": "this checkpoint has another architecture (ModelSpec); start a new run "
-                    "or use the preset it was trained with",
-}
-
-
-def _plain(value: Any) -> Any:
-    """The JSON form of a value (tuples become lists), so bindings compare as stored."""
-    return parse_json(canonical_json(value), "binding", ConfigError)
-
-
-def _show(value: Any) -> str:
-    return value if isinstance(value, str) else canonical_json(value).decode("utf-8")
-
-
-def _first_difference(path: str, expected: Any, found: Any) -> tuple[str, Any, Any] | None:
-    """The dotted path of the first differing leaf (keys in sorted order), with both values."""
-    if isinstance(expected, dict) and isinstance(found, dict):
-        for key in sorted(set(expected) | set(found)):
-            if key not in expected or key not in found:
-                return f"{path}.{key}", expected.get(key, "(absent)"), found.get(key, "(absent)")
-            diff = _first_difference(f"{path}.{key}", expected[key], found[key])
-            if diff:
-                return diff
-        return None
-    return None if expected == found else (path, expected, found)
-
-
-@dataclass(frozen=True)
-class Binding:
-    """What a checkpoint belongs to; every field must match for a run to resume from it."""
-
-    show: str
-    shot: str
-    licence_id: str
-    config_hash: str
-    architecture: dict  # ModelSpec.to_dict()
-
-    FIELDS = ("show", "shot", "licence_id", "config_hash", "architecture")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: _plain(getattr(self, name)) for name in self.FIELDS}
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str) -> Binding:
-        if not isinstance(data, dict) or set(data) != set(cls.FIELDS):
-            raise WorkAreaError(f"{where} (field binding)", f"keys {', '.join(cls.FIELDS)}",
-                                _show(sorted(data) if isinstance(data, dict) else data),
-                                "the checkpoint is damaged")
-        return cls(**data)
-
-    def difference(self, other: Binding) -> tuple[str, Any, Any] | None:
-        """(field path, value here, value in ``other``) of the first difference, or None."""
-        mine, theirs = self.to_dict(), other.to_dict()
-        for name in self.FIELDS:
-            diff = _first_difference(name, mine[name], theirs[name])
-            if diff:
-                return diff
-        return None
-
-    def mismatch(self, other: Binding) -> str | None:
-        """``"licence_id: expected L-2, found L-1"`` for the first differing field, or None.
-
-        ``self`` is what the running job expects, ``other`` what the checkpoint holds.
-        """
-        diff = self.difference(other)
-        if diff is None:
-            return None
-        path, expected, found = diff
-        return f"{path}: expected {_show(expected)}, found {_show(found)}"
-
 
 # --- JSON side of the state: exact round trip for tuples, non-finite floats, tensors ----
 
@@ -382,6 +304,20 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return None
 
 
+def _load_modules(folder: Path, modules: dict[str, torch.nn.Module],
+                  device: str | torch.device) -> None:
+    """Each module's tensors (``module/<name>/...``) from the weights file, strictly."""
+    weights = load_file(str(folder / WEIGHTS), device=str(device))
+    for name, module in modules.items():
+        prefix = f"module/{name}/"
+        sd = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(sd, strict=True)
+        except RuntimeError as err:
+            raise ConfigError(f"{folder / WEIGHTS} ({name})", "tensors matching the model",
+                              " ".join(str(err).split())[:300]) from err
+
+
 def load_checkpoint(run_dir: Path, modules: dict[str, torch.nn.Module],
                     optimizers: dict[str, torch.optim.Optimizer], binding: Binding, *,
                     path: Path | None = None, device: str | torch.device = "cpu"
@@ -401,7 +337,7 @@ def load_checkpoint(run_dir: Path, modules: dict[str, torch.nn.Module],
     diff = binding.difference(Binding.from_dict(state.get("binding"), where))
     if diff is not None:
         field, expected, found = diff
-        raise ConfigError(field, _show(expected), f"{_show(found)} in checkpoint {folder}",
+        raise ConfigError(field, shown(expected), f"{shown(found)} in checkpoint {folder}",
                           _HINTS[field.split(".")[0]])
     _check_hashes(folder, state)
     if sorted(modules) != state.get("modules") or sorted(optimizers) != sorted(
@@ -411,16 +347,8 @@ def load_checkpoint(run_dir: Path, modules: dict[str, torch.nn.Module],
                           f"modules {state.get('modules')}, optimizers "
                           f"{sorted(state.get('optimizers', {}))}",
                           "the training code does not match the checkpoint")
-    weights = load_file(str(folder / WEIGHTS), device=str(device))
+    _load_modules(folder, modules, device)
     extra = load_file(str(folder / OPTIM), device=str(device))
-    for name, module in modules.items():
-        prefix = f"module/{name}/"
-        sd = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
-        try:
-            module.load_state_dict(sd, strict=True)
-        except RuntimeError as err:
-            raise ConfigError(f"{folder / WEIGHTS} ({name})", "tensors matching the model",
-                              " ".join(str(err).split())[:300]) from err
     for name, opt in optimizers.items():
         entry = state["optimizers"][name]
         sd = {"state": {int(idx): _from_json(p, extra, where) for idx, p in entry["state"].items()},
@@ -449,19 +377,11 @@ def load_weights(folder: Path, modules: dict[str, torch.nn.Module], expect: dict
     check_schema(state.get("schema"), SCHEMA, where, WorkAreaError)
     bound = Binding.from_dict(state.get("binding"), where).to_dict()
     for name, value in expect.items():
-        diff = _first_difference(name, _plain(value), bound[name])
+        diff = first_difference(name, plain(value), bound[name])
         if diff is not None:
             field, wanted, found = diff
-            raise ConfigError(field, _show(wanted), f"{_show(found)} in checkpoint {folder}",
+            raise ConfigError(field, shown(wanted), f"{shown(found)} in checkpoint {folder}",
                               _HINTS[field.split(".")[0]])
     _check_hashes(folder, state)
-    weights = load_file(str(folder / WEIGHTS), device=str(device))
-    for name, module in modules.items():
-        prefix = f"module/{name}/"
-        sd = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
-        try:
-            module.load_state_dict(sd, strict=True)
-        except RuntimeError as err:
-            raise ConfigError(f"{folder / WEIGHTS} ({name})", "tensors matching the model",
-                              " ".join(str(err).split())[:300]) from err
+    _load_modules(folder, modules, device)
     return {**state, "path": str(folder), "weights_sha256": state["files"][WEIGHTS]["sha256"]}

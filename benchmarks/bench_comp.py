@@ -1,0 +1,308 @@
+"""Comp stage speed against two anchors, and its memory over a long shot.
+
+    .venv/bin/python benchmarks/bench_comp.py --work /tmp/benchcomp --frames 36 --repeats 2
+
+Data (made once in --work): 2048x1152 half RGBA zip plates in ARRI LogC3 (EI800) (gradients,
+hard-edged blocks with texture, per-frame grain, slow camera drift) and FaceElement.1 face
+elements (560x640 box drifting slowly, skin colour in ACEScg, soft 2 px coverage, feathered
+elliptical matte, RGB premultiplied), written with ``vfx_double.io.exr.write_exr``.
+
+- Floor (anchor B): bare OpenImageIO, per frame ImageInput reads the plate and the element,
+  ImageOutput writes the plate pixels back (same spec, zip). Nothing else.
+- Anchor A: one ``oiiotool`` per frame: read element (R,G,B,A), unpremult, 21-tap separable
+  Gaussian on A only (``--blur 21x1 --blur 1x21``), premult, read plate, ``--colorconvert
+  "ARRI LogC3 (EI800)" ACEScg``, ``--over`` (result has the plate's full frame), write half
+  zip. Run with oiiotool's default threads and with ``--threads 1``.
+- Ours: ``comp_shot`` with ``colour_match: rct`` and ``grain: true`` (fresh comp folder).
+  Goals: >= 4x anchor A's frames/s; <= 1.5x the floor's time.
+- Memory: ``comp_shot`` in a child process over 50 and 1000 frames (symlinks cycling over
+  the real files); goal: peak RSS(1000) <= 1.2x peak RSS(50).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import OpenImageIO as oiio
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from _machine import machine_line  # noqa: E402
+
+from tests.shots import MiniShot, make_shot  # noqa: E402
+from vfx_double.color import DEFAULT_CONFIG, ColourConfig  # noqa: E402
+from vfx_double.comp.stage import comp_shot  # noqa: E402
+from vfx_double.io.exr import Attribute, ExrImage, read_exr, write_exr  # noqa: E402
+
+W, H, BW, BH, FIRST = 2048, 1152, 560, 640, 1001
+LOGC3 = "ARRI LogC3 (EI800)"
+CHANNELS = ("R", "G", "B", "A", "matte")
+
+
+def plate_pixels(i: int) -> np.ndarray:
+    """LogC3 code values: sky-to-ground gradient, textured blocks, grain; drifts 1.5, 0.6 px/frame."""
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    x += 1.5 * i
+    y += 0.6 * i
+    v = 0.56 - 0.18 * y / H
+    rgb = np.stack([v + 0.03 * x / W, v + 0.01, v + 0.05 - 0.04 * x / W], axis=-1)
+    tex = 0.03 * np.sin(x / 5.0) * np.sin(y / 8.0) + 0.01 * np.sin((x + 2 * y) / 31.0)
+    for k in range(7):
+        x0, top = 120 + 300 * k, 430 + 95 * ((k * 5) % 4)
+        m = ((x >= x0) & (x < x0 + 170 + 45 * (k % 3)) & (y >= top)).astype(np.float32)[..., None]
+        block = np.array([0.40 + 0.03 * (k % 3), 0.38, 0.36 + 0.02 * (k % 2)], np.float32)
+        rgb = rgb * (1 - m) + (block + tex[..., None]) * m
+    rgb += 0.006 * np.random.default_rng(FIRST + i).standard_normal((H, W, 3), np.float32)
+    return np.concatenate([rgb, np.ones((H, W, 1), np.float32)], axis=-1).astype(np.float16)
+
+
+def element_image(i: int) -> ExrImage:
+    box = (700 + 3 * i, 230 + i, BW, BH)
+    yy, xx = np.mgrid[0:BH, 0:BW].astype(np.float32) + 0.5
+    alpha = np.clip(np.minimum(np.minimum(xx, BW - xx), np.minimum(yy, BH - yy)) / 2.0, 0, 1)
+    r = np.hypot((xx - BW / 2) / (0.40 * BW), (yy - 0.48 * BH) / (0.44 * BH))
+    t = np.clip((1.0 - r) / 0.12, 0, 1)
+    matte = t * t * (3 - 2 * t)
+    shade = (0.75 + 0.3 * np.exp(-r * r) + 0.02 * np.sin(xx / 11.0))[..., None]
+    rgb = np.array([0.42, 0.27, 0.19], np.float32) * shade
+    px = np.concatenate([rgb * alpha[..., None], alpha[..., None], matte[..., None]], axis=-1)
+    attrs = [Attribute("vfx_double/schema", "string", "FaceElement.1"),
+             Attribute("vfx_double/face", "int", 1),
+             Attribute("vfx_double/modelHash", "string", "be" * 32),
+             Attribute("vfx_double/licenceId", "string", "TEST-0001")]
+    return ExrImage(px.astype(np.float16), CHANNELS, box, (0, 0, W, H), attrs, "zip")
+
+
+def generate(work: Path, frames: list[int]) -> None:
+    render = work / "render" / "v001"
+    render.mkdir(parents=True, exist_ok=True)
+    (render / "options.json").write_text(json.dumps({"schema": "RenderOptions.1"}))
+    for i, frame in enumerate(frames):
+        plate = work / "plates" / f"plate.{frame:04d}.exr"
+        if not plate.exists():
+            write_exr(plate, ExrImage.full_frame(plate_pixels(i), ("R", "G", "B", "A"),
+                                                     compression="zip"))
+        if not (render / f"face.{frame:04d}.exr").exists():
+            write_exr(render / f"face.{frame:04d}.exr", element_image(i))
+
+
+def setup_shot(root: Path, plates: Path, render: Path, frames: list[int]) -> MiniShot:
+    """A fresh licensed shot whose plate is ``plates`` and whose render/v001 links to ``render``."""
+    shutil.rmtree(root, ignore_errors=True)
+    shot = make_shot(root)
+    shot.edit("../../plates/plate.####.exr", str(plates / "plate.####.exr"))
+    shot.edit("[1001, 1005]", f"[{frames[0]}, {frames[-1]}]")
+    shot.config.write_text(shot.config.read_text() + "comp:\n  colour_match: rct\n  grain: true\n")
+    link = root / "work" / "SHOW" / "sh010" / "render" / "v001"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(render.resolve(), target_is_directory=True)
+    return shot
+
+
+def comp_dir(shot: MiniShot) -> Path:
+    return shot.root / "work" / "SHOW" / "sh010" / "comp"
+
+
+def run_ours(shot: MiniShot, n: int) -> float:
+    shutil.rmtree(comp_dir(shot), ignore_errors=True)
+    start = time.perf_counter()
+    report = comp_shot(shot.config, keyring=shot.keyring)
+    seconds = time.perf_counter() - start
+    assert len(report.written) == n and not report.passed_through, report.lines()
+    return seconds
+
+
+def run_floor(work: Path, frames: list[int]) -> float:
+    out = work / "floor"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    start = time.perf_counter()
+    for frame in frames:
+        inp = oiio.ImageInput.open(str(work / "plates" / f"plate.{frame:04d}.exr"))
+        spec = inp.spec()
+        pixels = inp.read_image(0, 0, 0, spec.nchannels, spec.format)
+        inp.close()
+        inp = oiio.ImageInput.open(str(work / "render" / "v001" / f"face.{frame:04d}.exr"))
+        element = inp.read_image(0, 0, 0, inp.spec().nchannels, inp.spec().format)
+        inp.close()
+        assert pixels is not None and element is not None
+        spec.attribute("compression", "zip")
+        target = str(out / f"out.{frame:04d}.exr")
+        dst = oiio.ImageOutput.create(target)
+        assert dst.open(target, spec) and dst.write_image(pixels) and dst.close()
+    return time.perf_counter() - start
+
+
+def anchor_command(tool: str, work: Path, frame: int, threads: int | None) -> list[str]:
+    face = work / "render" / "v001" / f"face.{frame:04d}.exr"
+    plate = work / "plates" / f"plate.{frame:04d}.exr"
+    out = work / "anchorA" / f"out.{frame:04d}.exr"
+    # Stack: element RGBA unpremultiplied; its A alone blurred (21 taps, rows then columns);
+    # swap back in beside R,G,B; premult; plate converted; element over plate.
+    return [tool, *(["--threads", str(threads)] if threads else []), "--colorconfig",
+            DEFAULT_CONFIG, str(face), "--ch", "R,G,B,A", "--unpremult", "--dup", "--ch", "A",
+            "--blur", "21x1", "--blur", "1x21", "--swap", "--ch", "R,G,B", "--swap",
+            "--chappend", "--premult", str(plate), "--colorconvert", LOGC3, "ACEScg", "--over",
+            "-d", "half", "--compression", "zip", "-o", str(out)]
+
+
+def run_anchor(tool: str, work: Path, frames: list[int], threads: int | None) -> float:
+    shutil.rmtree(work / "anchorA", ignore_errors=True)
+    (work / "anchorA").mkdir()
+    start = time.perf_counter()
+    for frame in frames:
+        subprocess.run(anchor_command(tool, work, frame, threads), check=True)
+    return time.perf_counter() - start
+
+
+def check_anchor(work: Path, frame: int) -> dict[str, float]:
+    """The anchor did real work: full frame out, corner = converted plate, face != plate."""
+    out = read_exr(work / "anchorA" / f"out.{frame:04d}.exr")
+    assert out.data_window == (0, 0, W, H) and out.channels == ("R", "G", "B", "A")
+    plate = read_exr(work / "plates" / f"plate.{frame:04d}.exr")
+    conv = ColourConfig.load(DEFAULT_CONFIG).convert(
+        np.ascontiguousarray(plate.pixels[..., :3]), LOGC3, "ACEScg")
+    bx, by, bw, bh = read_exr(work / "render" / "v001" / f"face.{frame:04d}.exr").data_window
+    cy, cx = by + bh // 2, bx + bw // 2
+    corner = float(np.abs(out.pixels[5, 5, :3] - conv[5, 5]).max() / conv[5, 5].max())
+    face = float(np.abs(out.pixels[cy, cx, :3] - conv[cy, cx]).max())
+    assert corner < 2e-3 and face > 0.05, (corner, face)
+    return {"corner_rel_error": corner, "face_centre_diff": face}
+
+
+def memory_child(work: Path, n: int) -> int:
+    root = work / "mem" / "shot"
+    report = comp_shot(root / "shots" / "SHOW" / "sh010.yaml", frames=(FIRST, FIRST + n - 1),
+                       keyring=root / "keyring")
+    print(json.dumps({"frames": n, "written": len(report.written), "seconds": report.seconds,
+                      "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    return 0
+
+
+def run_memory(work: Path, real: list[int]) -> dict:
+    mem = work / "mem"
+    frames = list(range(FIRST, FIRST + 1000))
+    for sub, name in (("plates", "plate"), ("render/v001", "face")):
+        (mem / sub).mkdir(parents=True, exist_ok=True)
+        for k, frame in enumerate(frames):
+            link = mem / sub / f"{name}.{frame:04d}.exr"
+            if not link.is_symlink():
+                link.symlink_to((work / sub / f"{name}.{real[k % len(real)]:04d}.exr").resolve())
+    shutil.copy(work / "render" / "v001" / "options.json", mem / "render" / "v001")
+    shot = setup_shot(mem / "shot", mem / "plates", mem / "render" / "v001", frames)
+    out = {}
+    for n in (50, 1000):
+        shutil.rmtree(comp_dir(shot), ignore_errors=True)
+        done = subprocess.run([sys.executable, __file__, "--work", str(work), "--memory-child",
+                               str(n)], check=True, capture_output=True, text=True)
+        child = json.loads(done.stdout.strip().splitlines()[-1])
+        assert child["written"] == n, child
+        out[n] = {"peak_rss_mib": child["maxrss_kib"] / 1024, "seconds": child["seconds"]}
+        print(json.dumps({"memory": n, **out[n]}), flush=True)
+        shutil.rmtree(comp_dir(shot), ignore_errors=True)
+    return {"runs": out, "ratio": out[1000]["peak_rss_mib"] / out[50]["peak_rss_mib"]}
+
+
+def run_speed(args: argparse.Namespace, frames: list[int]) -> dict:
+    work, tool = args.work, str(args.oiiotool)
+    shot = setup_shot(work / "shot", work / "plates", work / "render" / "v001", frames)
+    one = frames[:args.one_thread_frames]
+    paths: dict[str, tuple[int, Callable[[], float]]] = {
+        "floor": (len(frames), lambda: run_floor(work, frames)),
+        "anchorA": (len(frames), lambda: run_anchor(tool, work, frames, None)),
+        "anchorA_1thread": (len(one), lambda: run_anchor(tool, work, one, 1)),
+        "ours": (len(frames), lambda: run_ours(shot, len(frames))),
+    }
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    check: dict[str, float] = {}
+    for repeat in range(args.repeats):
+        for name, (n, fn) in paths.items():
+            times[name].append(fn())
+            print(json.dumps({"repeat": repeat, "path": name, "frames": n,
+                              "seconds": round(times[name][-1], 2)}), flush=True)
+            if name == "anchorA_1thread" and repeat == 0:
+                check = check_anchor(work, one[0])
+    res = {name: {"frames": paths[name][0], "seconds": times[name],
+                  "ms_per_frame": 1000 * statistics.median(times[name]) / paths[name][0]}
+           for name in paths}
+    shot.edit("colour_match: rct", "colour_match: none")
+    shot.edit("grain: true", "grain: false")
+    plain = run_ours(shot, len(frames))
+    res["ours_plain"] = {"frames": len(frames), "seconds": [plain],
+                         "ms_per_frame": 1000 * plain / len(frames)}
+    return {"paths": res, "anchor_check": check,
+            "speed_vs_anchorA": res["anchorA"]["ms_per_frame"] / res["ours"]["ms_per_frame"],
+            "speed_vs_anchorA_1thread": (res["anchorA_1thread"]["ms_per_frame"]
+                                         / res["ours"]["ms_per_frame"]),
+            "time_vs_floor": res["ours"]["ms_per_frame"] / res["floor"]["ms_per_frame"]}
+
+
+LABELS = {"floor": "floor (anchor B): bare OIIO read plate + element, write plate, zip",
+          "anchorA": "anchor A: oiiotool chain, default threads",
+          "anchorA_1thread": "anchor A: oiiotool chain, `--threads 1`",
+          "ours": "ours: `comp_shot`, colour_match rct, grain on",
+          "ours_plain": "ours: `comp_shot`, colour_match none, grain off (1 run)"}
+
+
+def report(args: argparse.Namespace, results: dict) -> None:
+    print(f"\n### Comp speed and memory\n\n- Command: `.venv/bin/python benchmarks/bench_comp.py "
+          f"{' '.join(sys.argv[1:])}`\n- Machine: {machine_line()}\n- Date: {dt.date.today()}\n"
+          f"- Data: {args.frames} frames 2048x1152 half RGBA zip LogC3 plates, FaceElement.1 "
+          f"{BW}x{BH} elements; {args.repeats} interleaved repeats, medians\n")
+    if "speed" in results:
+        speed = results["speed"]
+        print("| path | frames | ms / frame | frames / s |\n|---|---:|---:|---:|")
+        for name, res in speed["paths"].items():
+            ms = res["ms_per_frame"]
+            print(f"| {LABELS[name]} | {res['frames']} | {ms:.0f} | {1000 / ms:.2f} |")
+        print(f"\nSpeed ours / anchor A: **{speed['speed_vs_anchorA']:.2f}x** (goal >= 4); "
+              f"ours / anchor A one thread: {speed['speed_vs_anchorA_1thread']:.2f}x. "
+              f"Time ours / floor: **{speed['time_vs_floor']:.2f}** (goal <= 1.5).")
+    if "memory" in results:
+        mem = results["memory"]
+        print("\n| comp frames | peak RSS MiB | seconds |\n|---:|---:|---:|")
+        for n, res in mem["runs"].items():
+            print(f"| {n} | {res['peak_rss_mib']:.0f} | {res['seconds']:.1f} |")
+        print(f"\nPeak RSS 1000 / 50 frames: **{mem['ratio']:.3f}** (goal <= 1.2).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/benchcomp"))
+    parser.add_argument("--frames", type=int, default=36)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--one-thread-frames", type=int, default=8,
+                        help="frames for the --threads 1 anchor (it is slow)")
+    parser.add_argument("--oiiotool", type=Path, default=Path(sys.executable).parent / "oiiotool")
+    parser.add_argument("--only", choices=["speed", "memory"])
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        return memory_child(args.work, args.memory_child)
+    frames = list(range(FIRST, FIRST + args.frames))
+    generate(args.work, frames)
+    results: dict = {}
+    if args.only in (None, "speed"):
+        results["speed"] = run_speed(args, frames)
+    if args.only == "memory" or (args.only is None and not args.skip_memory):
+        results["memory"] = run_memory(args.work, frames)
+    report(args, results)
+    (args.work / "results.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
