@@ -35,8 +35,8 @@ from .color import ColourConfig, resolve_config_uri
 from .comp.matte import hull_matte
 from .comp.warp import crop_box, footprint, rescale, to_plate
 from .errors import MediaError, TrackingError, WorkAreaError
-from .io.exr import Attribute, ExrImage, iter_sequence, write_exr
-from .io.pipeline import WriteBehind, readable_exr
+from .io.exr import Attribute, ExrImage, write_exr
+from .io.pipeline import WriteBehind, iter_sequence, readable_exr
 from .io.sequences import FrameSequence, format_frames
 from .model.networks import FaceModel, ModelSpec
 from .progress import stage_progress

@@ -35,9 +35,13 @@ class Element:
 
     def colour(self) -> np.ndarray:
         """(h, w, 3) unpremultiplied colour; 0 where the element has no coverage."""
-        alpha = self.alpha[:, :, None]
-        safe = np.where(alpha > 0.0, alpha, 1.0)
-        return np.where(alpha > 0.0, self.rgb / safe, 0.0).astype(np.float32)
+        return unpremultiply(self.rgb, self.alpha)
+
+
+def unpremultiply(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """(h, w, 3) float32 ``rgb / alpha`` where alpha > 0, else 0."""
+    a = alpha[:, :, None]
+    return np.where(a > 0.0, rgb / np.where(a > 0.0, a, 1.0), 0.0).astype(np.float32)
 
 
 def read_element(path: Path, frame: int) -> Element:

@@ -29,18 +29,22 @@ from .. import config as config_mod
 from ..audit import AuditLog, hash_file
 from ..color import ColourConfig, resolve_config_uri
 from ..errors import MediaError, WorkAreaError
-from ..io.exr import Attribute, ExrImage, iter_sequence, read_exr, read_header, write_exr
-from ..io.pipeline import WriteBehind, readable_exr
+from ..io.exr import Attribute, ExrImage, read_bands, read_header, write_exr
+from ..io.pipeline import WriteBehind, iter_sequence, readable_exr
 from ..io.sequences import FrameSequence, format_frames
 from ..progress import stage_progress
 from ..validate import sequence_frames, shot_licence
 from ..workarea import WorkArea
 from . import colour_match, grain
 from .blend import Look, Spaces, comp_frame
-from .element import PREFIX, Element, read_element
+from .element import CHANNELS, PREFIX, Element, read_element, unpremultiply
 
 #: temporal smoothing of the colour statistics, in frames (Gaussian sigma)
 STATS_SIGMA = 4.0
+#: the stats pass reads one band of ``STATS_BAND`` rows (a zip chunk) in every
+#: ``STATS_ROW_STEP`` across the face box
+STATS_BAND = 16
+STATS_ROW_STEP = 3
 GRAIN_BLOCKS = 192
 GRAIN_BLOCK_SIZE = 32
 
@@ -169,19 +173,31 @@ def _smoothed_stats(todo: list[int], all_frames: list[int], plate_seq: FrameSequ
 
 def _measure(plate_path: Path, element_path: Path, frame: int, spaces: Spaces
              ) -> colour_match.FrameStats | None:
-    element = read_element(element_path, frame)
-    if not element.face:
+    """One frame's statistics from every ``STATS_ROW_STEP``-th band of rows of the face
+    box: EXR decodes only those chunks of plate and element, and mean, spread and
+    quantiles of a face need far fewer pixels than the box holds."""
+    header = read_header(element_path, frame=frame)
+    if not header.attribute(PREFIX + "face", 0):
         return None
-    x, y, w, h = element.box
-    rows = read_exr(plate_path, ["R", "G", "B"], rows=(y, y + h), frame=frame)
-    px0 = x - rows.data_window[0]
-    plate = rows.pixels[:, max(px0, 0):px0 + w]
-    if plate.shape[:2] != (h, w):
+    x, y, w, h = header.data_window
+    plate_x, plate_y = read_header(plate_path, frame=frame).data_window[:2]
+    first = plate_y + (y - plate_y) // STATS_BAND * STATS_BAND
+    bands = [(max(top, y), min(top + STATS_BAND, y + h))
+             for top in range(first, y + h, STATS_BAND * STATS_ROW_STEP)]
+    plate_rows = read_bands(plate_path, bands, ["R", "G", "B"], frame=frame)
+    px0 = x - plate_x
+    if px0 < 0 or px0 + w > plate_rows.shape[1]:
         return None
-    plate_lin = spaces.colour.convert(np.ascontiguousarray(plate), spaces.plate, spaces.working)
+    plate_px = np.ascontiguousarray(plate_rows[:, px0:px0 + w], np.float32)
+    element_px = read_bands(element_path, bands, list(CHANNELS), frame=frame).astype(np.float32)
+    if plate_px.shape[:2] != element_px.shape[:2] or not np.isfinite(element_px).all():
+        return None  # the comp pass refuses a non-finite frame with the pixel's position
+    plate_lin = spaces.colour.convert(plate_px, spaces.plate, spaces.working)
+    alpha, matte = element_px[..., 3], element_px[..., 4]
+    colour = unpremultiply(element_px[..., :3], alpha)
     # The face's inside: where the raw matte is solid, away from the edge the comp feathers.
-    weight = np.clip(element.matte * 2.0 - 1.0, 0.0, 1.0) * (element.alpha > 0.999)
-    return colour_match.measure(plate_lin, element.colour(), weight)
+    weight = np.clip(matte * 2.0 - 1.0, 0.0, 1.0) * (alpha > 0.999)
+    return colour_match.measure(plate_lin, colour, weight)
 
 
 def _grain(plate: ExrImage, element: Element, spaces: Spaces) -> grain.GrainModel | None:

@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import queue
 import re
-import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import OpenImageIO as oiio
 
 from ..errors import MediaError, WorkAreaError
 from .atomic import atomic_path
-from .sequences import FrameSequence, format_frames
 
 Window = tuple[int, int, int, int]
 COMPRESSIONS = ("none", "rle", "zips", "zip", "piz", "pxr24", "b44", "b44a", "dwaa", "dwab")
@@ -307,6 +304,39 @@ def read_exr(path: str | os.PathLike[str], channels: Sequence[str] | None = None
                     attributes=header.attributes, compression=header.compression)
 
 
+def read_bands(path: str | os.PathLike[str], bands: Sequence[tuple[int, int]],
+               channels: Sequence[str], *, frame: int | None = None) -> np.ndarray:
+    """Rows ``y0 <= y < y1`` of each band (clipped to the data window), stacked:
+    ``(rows, width, len(channels))`` as stored (half, or float32 if any channel is not).
+    One open for all bands, and EXR decodes only the chunks that hold them."""
+    path = Path(path)
+    where = _where(path, frame)
+    inp = _open(path, frame)
+    try:
+        header = _header(path, inp.spec())
+        wanted = _indices(header.channels, channels, where)
+        kinds = {header.channel_formats[i] for i in wanted}
+        pixel_type = "half" if kinds == {"half"} else "float"
+        lo, hi = min(wanted), max(wanted) + 1
+        _, y, w, h = header.data_window
+        parts = []
+        for top, bottom in bands:
+            top, bottom = max(top, y), min(bottom, y + h)
+            if bottom <= top:
+                continue
+            rows = inp.read_scanlines(0, 0, top, bottom, 0, lo, hi, pixel_type)
+            if rows is None or inp.has_error:
+                raise MediaError(where, "a complete, readable OpenEXR file",
+                                 inp.geterror() or "a failed read with no error text",
+                                 f"the file is truncated or corrupt; {_REREAD_HINT}")
+            parts.append(rows.reshape(bottom - top, w, hi - lo))
+    finally:
+        inp.close()
+    dtype = np.float16 if pixel_type == "half" else np.float32
+    out = np.concatenate(parts) if parts else np.zeros((0, w, hi - lo), dtype)
+    return out[..., [i - lo for i in wanted]] if wanted != list(range(lo, hi)) else out
+
+
 def check_compression(name: str, where: str) -> str:
     """``name`` if OpenEXR knows it (``zip``, ``piz``, ``dwaa:45``, ...); OpenImageIO
     would silently write zip for anything else."""
@@ -380,61 +410,3 @@ def write_exr(path: str | os.PathLike[str], image: ExrImage, *, compression: str
 def _exists_error(path: Path) -> WorkAreaError:
     return WorkAreaError(str(path), "a frame not yet written", "an existing file",
                          "write to a new version, or pass overwrite=True if replacing is intended")
-
-
-def iter_sequence(seq: FrameSequence, frames: Sequence[int] | None = None,
-                  channels: Sequence[str] | None = None, dtype: str | None = "float32",
-                  read_ahead: int = 2) -> Iterator[tuple[int, ExrImage]]:
-    """Stream ``(frame, image)`` in order, reading ahead on one background thread.
-
-    Every frame is checked to exist when this is called, before anything is read.
-    OpenImageIO releases the GIL while it decodes, so the caller's work overlaps the next
-    read.
-    """
-    frames = seq.frames() if frames is None else list(frames)
-    missing = seq.missing(frames)
-    if missing:
-        raise MediaError(seq.pattern, f"frames {format_frames(frames)}",
-                         f"missing frames {format_frames(missing)}",
-                         "render or copy them, or narrow the frame range")
-    return _read_ahead(seq, frames, channels, dtype, read_ahead)
-
-
-def _read_ahead(seq: FrameSequence, frames: list[int], channels: Sequence[str] | None,
-                dtype: str | None, read_ahead: int) -> Iterator[tuple[int, ExrImage]]:
-    results: queue.Queue[tuple[int, ExrImage | BaseException]] = queue.Queue(read_ahead)
-    stop = threading.Event()
-
-    def reader() -> None:
-        for frame in frames:
-            try:
-                item: ExrImage | BaseException = read_exr(seq.path(frame), channels, dtype,
-                                                          frame=frame)
-            except BaseException as err:  # handed to the consumer, which re-raises it
-                item = err
-            if not _offer(results, (frame, item), stop) or isinstance(item, BaseException):
-                return
-
-    thread = threading.Thread(target=reader, name=f"read {seq.pattern}", daemon=True)
-    thread.start()
-    try:
-        for _ in frames:
-            frame, item = results.get()
-            if isinstance(item, BaseException):
-                raise item
-            yield frame, item
-    finally:
-        # The consumer may stop early (break, error): release the reader and wait for it.
-        stop.set()
-        thread.join()
-
-
-def _offer(results: queue.Queue, item: Any, stop: threading.Event) -> bool:
-    """Put ``item``, waiting while the queue is full; False once the consumer has gone."""
-    while not stop.is_set():
-        try:
-            results.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False

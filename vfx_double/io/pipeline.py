@@ -1,6 +1,7 @@
-"""Write-behind for frame stages: encode and write frames on worker threads, bounded.
+"""Streaming for frame stages: read ahead on a thread, write behind on worker threads.
 
-Reading ahead is :func:`vfx_double.io.exr.iter_sequence`; this is the other end. EXR
+:func:`iter_sequence` decodes the next frames while the caller works on this one;
+:class:`WriteBehind` is the other end. EXR
 compression runs in OpenImageIO with the GIL released, so a worker thread writing frame N
 overlaps the main thread computing frame N+1. At most ``pending`` frames wait in memory:
 when the writers fall behind, ``submit`` blocks, so memory does not grow with the shot.
@@ -8,12 +9,15 @@ when the writers fall behind, ``submit`` blocks, so memory does not grow with th
 
 from __future__ import annotations
 
+import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import VfxDoubleError
+from ..errors import MediaError, VfxDoubleError
+from .exr import ExrImage, read_exr
+from .sequences import FrameSequence, format_frames
 
 
 class WriteBehind:
@@ -61,8 +65,6 @@ class WriteBehind:
 
 def readable_exr(path: Path) -> bool:
     """True when ``path`` exists and its pixels decode completely (a rerun keeps it)."""
-    from .exr import read_exr  # OIIO is only needed by the stages that call this
-
     if not path.is_file():
         return False
     try:
@@ -70,3 +72,61 @@ def readable_exr(path: Path) -> bool:
     except VfxDoubleError:
         return False
     return True
+
+
+def iter_sequence(seq: FrameSequence, frames: Sequence[int] | None = None,
+                  channels: Sequence[str] | None = None, dtype: str | None = "float32",
+                  read_ahead: int = 2) -> Iterator[tuple[int, ExrImage]]:
+    """Stream ``(frame, image)`` in order, reading ahead on one background thread.
+
+    Every frame is checked to exist when this is called, before anything is read.
+    OpenImageIO releases the GIL while it decodes, so the caller's work overlaps the next
+    read.
+    """
+    frames = seq.frames() if frames is None else list(frames)
+    missing = seq.missing(frames)
+    if missing:
+        raise MediaError(seq.pattern, f"frames {format_frames(frames)}",
+                         f"missing frames {format_frames(missing)}",
+                         "render or copy them, or narrow the frame range")
+    return _read_ahead(seq, frames, channels, dtype, read_ahead)
+
+
+def _read_ahead(seq: FrameSequence, frames: list[int], channels: Sequence[str] | None,
+                dtype: str | None, read_ahead: int) -> Iterator[tuple[int, ExrImage]]:
+    results: queue.Queue[tuple[int, ExrImage | BaseException]] = queue.Queue(read_ahead)
+    stop = threading.Event()
+
+    def reader() -> None:
+        for frame in frames:
+            try:
+                item: ExrImage | BaseException = read_exr(seq.path(frame), channels, dtype,
+                                                          frame=frame)
+            except BaseException as err:  # handed to the consumer, which re-raises it
+                item = err
+            if not _offer(results, (frame, item), stop) or isinstance(item, BaseException):
+                return
+
+    thread = threading.Thread(target=reader, name=f"read {seq.pattern}", daemon=True)
+    thread.start()
+    try:
+        for _ in frames:
+            frame, item = results.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield frame, item
+    finally:
+        # The consumer may stop early (break, error): release the reader and wait for it.
+        stop.set()
+        thread.join()
+
+
+def _offer(results: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    """Put ``item``, waiting while the queue is full; False once the consumer has gone."""
+    while not stop.is_set():
+        try:
+            results.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
