@@ -216,3 +216,25 @@ def test_licence_without_render_is_refused(shot):
     issue_licence(shot.key, shot.licence, uses=("train", "film"))
     with pytest.raises(LicenceError, match="render"):
         comp_shot(shot.config, keyring=shot.keyring)
+
+
+def test_output_colourspace_other_than_the_plate_converts_the_whole_frame(shot):
+    shot.edit("colourspace: ACEScg", "colourspace: ARRI LogC3 (EI800)")
+    rng = np.random.default_rng(3)
+    for frame in FRAMES:
+        px = rng.uniform(0.2, 0.6, (H, W, 4)).astype(np.float16)
+        write_plate(shot.plate_dir, frame, px)
+        write_element(shot.render, frame, 0.5, 1.0, _disc(BOX))
+    shot.config.write_text(shot.config.read_text() + "colour:\n  output: ACEScg\n")
+    set_comp(shot, colour_match="none", grain="off", feather=0)
+    out = comp_frames(comp_shot(shot.config, keyring=shot.keyring))[1002]
+    plate = read_exr(shot.plate_dir / "plate.1002.exr")
+    from vfx_double.color import DEFAULT_CONFIG, ColourConfig
+
+    want = ColourConfig.load(DEFAULT_CONFIG).convert(
+        np.ascontiguousarray(plate.pixels[..., :3]), "ARRI LogC3 (EI800)", "ACEScg")
+    got = out.pixels[..., :3].astype(np.float32)
+    assert np.allclose(got[:8], want[:8], rtol=2e-3, atol=1e-4)  # rows above the face
+    centre = (BOX[1] + BOX[3] // 2, BOX[0] + BOX[2] // 2)
+    assert np.allclose(got[centre], 0.5, atol=2e-3)  # the face, in ACEScg
+    assert out.attribute("vfx_double/colourspace") == "ACEScg"
