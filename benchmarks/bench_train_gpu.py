@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from vfx_double.model.networks import FaceModel, PatchDiscriminator, flops_breakdown, flops_per_image
 from vfx_double.track.align import TEMPLATE_68
-from vfx_double.train.loop import PairForward, set_determinism, train_step
+from vfx_double.train.loop import PairForward, set_determinism, train_step, with_priority
 from vfx_double.train.presets import PRESETS
 
 #: dense bf16 tensor-core peaks (vendor datasheets, SXM parts)
@@ -53,8 +53,10 @@ def measure(preset_name: str, batch: int, steps: int, gan: bool, device: torch.d
     opt_g = torch.optim.Adam(model.parameters(), lr=preset.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=preset.lr, betas=(0.5, 0.999)) if disc else None
     pair = PairForward(model)
-    batch_data = {"performer": side(batch, spec.resolution, device),
-                  "actor": side(batch, spec.resolution, device)}
+    # As the loop does: priority maps made before the step (there, on the CPU with the batch).
+    batch_data = with_priority({"performer": side(batch, spec.resolution, device),
+                                "actor": side(batch, spec.resolution, device)},
+                               losses, spec.resolution)
     if channels_last:
         model.to(memory_format=torch.channels_last)
         for part in batch_data.values():

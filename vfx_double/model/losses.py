@@ -289,9 +289,9 @@ class LossWeights:
         _check_kind(self.gan_kind, "LossWeights.gan_kind")
 
 
-def reconstruction_loss(pred_rgb: Tensor, pred_mask: Tensor, target_rgb: Tensor,
-                        target_mask: Tensor, landmarks: Tensor | None,
-                        weights: LossWeights) -> tuple[Tensor, dict[str, float]]:
+def reconstruction_terms(pred_rgb: Tensor, pred_mask: Tensor, target_rgb: Tensor,
+                         target_mask: Tensor, landmarks: Tensor | None, weights: LossWeights,
+                         priority: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """Weighted DSSIM + priority-weighted L1 inside the target mask, plus mask MSE.
 
     Args:
@@ -299,13 +299,17 @@ def reconstruction_loss(pred_rgb: Tensor, pred_mask: Tensor, target_rgb: Tensor,
         pred_mask, target_mask: (B, 1, R, R) in [0, 1].
         landmarks: (B, 68, 2) target landmarks in crop pixels, or None for no priority.
         weights: term weights.
+        priority: (B, 1, R, R) :func:`priority_map` made beforehand (the training loop
+            builds it on the CPU before the batch moves to the GPU); overrides ``landmarks``.
 
     Returns:
-        the scalar loss, and each unweighted term as a float (for logging).
+        the scalar loss, and each unweighted term as a detached 0-d tensor: reading them
+        back is a device sync, which the loop does only when it logs.
     """
-    prio = None
-    if landmarks is not None and (weights.eyes > 0 or weights.mouth > 0):
+    prio = priority
+    if prio is None and landmarks is not None and (weights.eyes > 0 or weights.mouth > 0):
         prio = priority_map(landmarks, target_rgb.shape[-1], weights.eyes, weights.mouth)
+    if prio is not None:
         prio = prio.to(pred_rgb.dtype)
     terms = {
         "dssim": ms_dssim(pred_rgb, target_rgb, target_mask),
@@ -314,7 +318,16 @@ def reconstruction_loss(pred_rgb: Tensor, pred_mask: Tensor, target_rgb: Tensor,
     }
     total = (weights.dssim * terms["dssim"] + weights.l1 * terms["l1"]
              + weights.mask * terms["mask"])
-    return total, {k: float(v.detach()) for k, v in terms.items()}
+    return total, {k: v.detach() for k, v in terms.items()}
+
+
+def reconstruction_loss(pred_rgb: Tensor, pred_mask: Tensor, target_rgb: Tensor,
+                        target_mask: Tensor, landmarks: Tensor | None,
+                        weights: LossWeights) -> tuple[Tensor, dict[str, float]]:
+    """:func:`reconstruction_terms` with the terms read back as floats (for logging)."""
+    total, terms = reconstruction_terms(pred_rgb, pred_mask, target_rgb, target_mask,
+                                        landmarks, weights)
+    return total, {k: float(v) for k, v in terms.items()}
 
 
 class ReconstructionLoss(nn.Module):

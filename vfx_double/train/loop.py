@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ..io import atomic
 from ..model.losses import (LossWeights, gan_discriminator_loss, gan_generator_loss, gan_weight,
-                            reconstruction_loss)
+                            priority_map, reconstruction_terms)
 from ..model.networks import FaceModel, PatchDiscriminator
 from ..progress import ProgressFn
 from .checkpoint import Binding, GracefulStop, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -82,26 +82,28 @@ def set_determinism(deterministic: bool) -> None:
 def train_step(pair: nn.Module, disc: nn.Module | None, opt_g: torch.optim.Optimizer,
                opt_d: torch.optim.Optimizer | None, batch: dict[str, dict[str, Tensor]],
                losses: LossWeights, step: int, autocast: torch.autocast | None
-               ) -> dict[str, float]:
+               ) -> dict[str, Tensor]:
+    """One generator (and discriminator) update; the logged terms come back as detached
+    0-d tensors, so a step never waits for the device unless the caller reads them."""
     p, a = batch["performer"], batch["actor"]
     ctx = autocast if autocast is not None else _null()
     with ctx:
         p_rgb, p_mask, a_rgb, a_mask = pair(p["rgb"], a["rgb"])
     p_rgb, p_mask, a_rgb, a_mask = (t.float() for t in (p_rgb, p_mask, a_rgb, a_mask))
-    loss_p, stats_p = reconstruction_loss(p_rgb, p_mask, p["target_rgb"], p["target_mask"],
-                                          p["landmarks"], losses)
-    loss_a, stats_a = reconstruction_loss(a_rgb, a_mask, a["target_rgb"], a["target_mask"],
-                                          a["landmarks"], losses)
+    loss_p, stats_p = reconstruction_terms(p_rgb, p_mask, p["target_rgb"], p["target_mask"],
+                                           p["landmarks"], losses, p.get("priority"))
+    loss_a, stats_a = reconstruction_terms(a_rgb, a_mask, a["target_rgb"], a["target_mask"],
+                                           a["landmarks"], losses, a.get("priority"))
     total = loss_p + loss_a
     g_weight = gan_weight(step, losses.gan_start, losses.gan_full, losses.gan) if disc else 0.0
-    stats: dict[str, float] = {f"performer/{k}": v for k, v in stats_p.items()}
+    stats: dict[str, Tensor] = {f"performer/{k}": v for k, v in stats_p.items()}
     stats.update({f"actor/{k}": v for k, v in stats_a.items()})
     if disc is not None and g_weight > 0:
         with ctx:
             fake = disc(a_rgb * a["target_mask"])
         g_loss = gan_generator_loss(fake.float(), losses.gan_kind)
         total = total + g_weight * g_loss
-        stats["gan/generator"] = float(g_loss.detach())
+        stats["gan/generator"] = g_loss.detach()
     opt_g.zero_grad(set_to_none=True)
     total.backward()
     opt_g.step()
@@ -113,10 +115,28 @@ def train_step(pair: nn.Module, disc: nn.Module | None, opt_g: torch.optim.Optim
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        stats["gan/discriminator"] = float(d_loss.detach())
-    stats["total"] = float(total.detach())
-    stats["gan/weight"] = g_weight
+        stats["gan/discriminator"] = d_loss.detach()
+    stats["total"] = total.detach()
+    stats["gan/weight"] = total.new_tensor(g_weight)
     return stats
+
+
+def read_stats(stats: dict[str, Tensor]) -> dict[str, float]:
+    """The step's logged terms as floats, with one device sync for all of them."""
+    values = torch.stack([v.detach().float().reshape(()) for v in stats.values()]).tolist()
+    return dict(zip(stats, values))
+
+
+def with_priority(batch: dict[str, dict[str, Tensor]], losses: LossWeights, size: int
+                  ) -> dict[str, dict[str, Tensor]]:
+    """Add each side's eye/mouth priority map, built on the CPU from the landmarks before
+    the batch goes to the device (on a GPU the hull tests were per-image kernel launches
+    and a sync in every step)."""
+    if losses.eyes <= 0 and losses.mouth <= 0:
+        return batch
+    return {side: {**part, "priority": priority_map(part["landmarks"], size, losses.eyes,
+                                                    losses.mouth)}
+            for side, part in batch.items()}
 
 
 class _null:
@@ -184,11 +204,11 @@ def training_loop(run_dir: Path, preset: Preset, steps: int, batches: PairedBatc
     started = time.perf_counter()
     with GracefulStop() as stop:
         while state.step < steps:
-            batch = _to(batches.batch(state.step), device)
-            stats = train_step(pair, disc_run, opt_g, opt_d, batch, preset.losses, state.step,
-                               autocast)
+            batch = _to(with_priority(batches.batch(state.step), preset.losses,
+                                      preset.spec.resolution), device)
+            step_stats = train_step(pair, disc_run, opt_g, opt_d, batch, preset.losses,
+                                    state.step, autocast)
             state.step += 1
-            state.last = stats
             images += 2 * preset.batch_size * dist.world_size
             done = state.step >= steps
             if dist.world_size > 1:
@@ -198,7 +218,11 @@ def training_loop(run_dir: Path, preset: Preset, steps: int, batches: PairedBatc
                 stop.requested = bool(flag.item())
             if progress:
                 progress(1)
-            if dist.writer and (state.step % METRICS_EVERY == 0 or done or stop.requested):
+            logging = state.step % METRICS_EVERY == 0 or done or stop.requested
+            if logging or state.step % preset.checkpoint_every == 0:
+                stats = read_stats(step_stats)
+                state.last = stats
+            if dist.writer and logging:
                 elapsed = time.perf_counter() - started
                 state.images_per_second = images / elapsed if elapsed else 0.0
                 line = {"step": state.step, "time": round(elapsed, 3),
