@@ -33,7 +33,7 @@ from . import config as config_mod
 from .audit import AuditLog, hash_file
 from .color import ColourConfig, resolve_config_uri
 from .comp.matte import hull_matte
-from .comp.warp import crop_box, footprint, rescale, to_plate
+from .comp.warp import crop_box, footprint, rescale, sub_box, to_plate
 from .errors import MediaError, TrackingError, WorkAreaError
 from .io.exr import Attribute, ExrImage, write_exr
 from .io.pipeline import WriteBehind, iter_sequence, readable_exr
@@ -225,8 +225,7 @@ class _Renderer:
         box = crop_box(matrix, self.size, window, margin=_SOURCE_MARGIN, align=8)
         if box is None:
             return np.zeros((self.resolution, self.resolution, 3), np.float32)
-        ys, xs = (slice(box[1] - window[1], box[1] - window[1] + box[3]),
-                  slice(box[0] - window[0], box[0] - window[0] + box[2]))
+        ys, xs = sub_box(window, box)
         region = np.ascontiguousarray(image.pixels[ys, xs, :3], np.float32)
         encoded = self.colour.convert(region, self.plate_space, self.network)
         crop = warp_crop(encoded, with_offset(matrix, box), self.size)
