@@ -85,13 +85,20 @@ def sharpness(crop: np.ndarray, mask: np.ndarray) -> float:
 
 def head_pose(points: np.ndarray, frame_size: tuple[int, int]) -> tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees from 68 plate points, a generic head and a pinhole
-    camera with the focal length of the frame width. Yaw > 0: the head turns to image right."""
+    camera with the focal length of the frame width.
+
+    Signs, as seen on the plate: yaw > 0 turns the nose towards image left (the subject
+    turns to their right), pitch > 0 tilts the head down, roll > 0 turns it clockwise.
+    """
     w, h = frame_size
     camera = np.array([[w, 0, w / 2.0], [0, w, h / 2.0], [0, 0, 1]], dtype=np.float64)
     image_pts = np.asarray(points, dtype=np.float64)[_HEAD_IDS]
     # The model's y is up; image y is down.
     model = _HEAD_3D * np.array([1.0, -1.0, -1.0])
-    ok, rvec, _ = cv2.solvePnP(model, image_pts, camera, None, flags=cv2.SOLVEPNP_EPNP)
+    # SQPnP, not EPnP: on real FaceMesh points (the generic head never fits a real face
+    # exactly) EPnP flips the yaw sign from one frame to the next (83 degree jumps on
+    # lp_d3) and reads frontal frames as 25 degrees; SQPnP's global minimum stays smooth.
+    ok, rvec, _ = cv2.solvePnP(model, image_pts, camera, None, flags=cv2.SOLVEPNP_SQPNP)
     if not ok:
         return (float("nan"),) * 3
     rot, _ = cv2.Rodrigues(rvec)
