@@ -100,8 +100,22 @@ def test_head_pose_is_stable_under_landmark_noise() -> None:
                        [0, math.sin(pitch), math.cos(pitch)]])
         cam = (rx @ ry @ model.T).T + np.array([0, 0, 600.0])
         projected = cam[:, :2] / cam[:, 2:] * w + np.array([w / 2, h / 2])
-        eye = np.linalg.norm(projected[2] - projected[3])
+        eye = np.linalg.norm(projected[_HEAD_IDS.index(36)] - projected[_HEAD_IDS.index(45)])
         points = np.zeros((68, 2))
         points[_HEAD_IDS] = projected + rng.normal(0.0, 0.02 * eye, projected.shape)
         errors.append(abs(head_pose(points, (w, h))[0] - math.degrees(yaw)))
     assert max(errors) < 12.0 and float(np.median(errors)) < 3.0
+
+
+def test_head_pose_ignores_the_mouth_jaw_and_brows() -> None:
+    """An opening mouth drops the chin and moves the mouth corners; neither is the head
+    turning (the six-point generic head read 25 mm of mouth as up to 15 degrees of yaw)."""
+    rng = np.random.default_rng(3)
+    points = rng.random((68, 2)) * 100 + 400
+    model = _HEAD_3D * np.array([1.0, -1.0, -1.0])
+    cam = model + np.array([0, 0, 600.0])
+    points[_HEAD_IDS] = cam[:, :2] / cam[:, 2:] * 1920 + np.array([960, 540])
+    moved = points.copy()
+    moved[0:27] += rng.normal(0, 20, (27, 2))
+    moved[48:68] += np.array([0.0, 60.0])
+    assert head_pose(moved, (1920, 1080)) == pytest.approx(head_pose(points, (1920, 1080)), abs=1e-9)

@@ -13,18 +13,34 @@ import math
 import cv2
 import numpy as np
 
-#: a generic head (millimetres, x right, y up, z towards the camera) for six iBUG points:
-#: nose tip 30, chin 8, outer eye corners 36 / 45, mouth corners 48 / 54. The usual
-#: approximate model for solvePnP head pose; only yaw and pitch trends matter here.
-_HEAD_3D = np.array([
-    (0.0, 0.0, 0.0),
-    (0.0, -63.6, -12.5),
-    (-43.3, 32.7, -26.0),
-    (43.3, 32.7, -26.0),
-    (-28.9, -28.9, -24.1),
-    (28.9, -28.9, -24.1),
-], dtype=np.float64)
-_HEAD_IDS = [30, 8, 36, 45, 48, 54]
+from .align import STABLE_POINTS, TEMPLATE_68
+from .ibug68 import OUTER_EYE_CORNERS
+
+#: depth behind the nose tip (mm) of the stable points: approximate adult figures, the
+#: outer eye corners as in the usual six-point generic head (26 mm)
+_DEPTH = {27: 20.0, 28: 14.0, 29: 7.0, 30: 0.0, 31: 20.0, 32: 16.0, 33: 14.0, 34: 16.0,
+          35: 20.0, 36: 26.0, 39: 20.0, 42: 20.0, 45: 26.0}
+
+
+def _generic_head() -> np.ndarray:
+    """(13, 3) a generic head (mm, x right, y up, z towards the camera, nose tip at the
+    origin) at the alignment's stable points: x and y from the alignment template (a mean
+    face) with the outer eye corners 86.6 mm apart, z from ``_DEPTH``."""
+    template = TEMPLATE_68[STABLE_POINTS] - TEMPLATE_68[30]
+    a, b = OUTER_EYE_CORNERS
+    xy = template * (86.6 / np.linalg.norm(TEMPLATE_68[b] - TEMPLATE_68[a])) * [1.0, -1.0]
+    z = [-_DEPTH[i] for i in STABLE_POINTS]
+    out = np.column_stack([xy, z])
+    out.setflags(write=False)
+    return out
+
+
+#: Only points that do not move with expression: the usual six-point head also uses the
+#: chin and mouth corners, and a mouth opening 25 mm then read as up to 15 degrees of yaw
+#: on a near-frontal head. Pose is compared between frames measured the same way, so the
+#: depths need to be plausible and fixed, not true for any one face.
+_HEAD_IDS = [int(i) for i in STABLE_POINTS]
+_HEAD_3D = _generic_head()
 BROWS = slice(17, 27)
 
 
@@ -84,8 +100,8 @@ def sharpness(crop: np.ndarray, mask: np.ndarray) -> float:
 
 
 def head_pose(points: np.ndarray, frame_size: tuple[int, int]) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees from 68 plate points, a generic head and a pinhole
-    camera with the focal length of the frame width.
+    """(yaw, pitch, roll) in degrees from 68 plate points (the nose and eye corners), a
+    generic head and a pinhole camera with the focal length of the frame width.
 
     Signs, as seen on the plate: yaw > 0 turns the nose towards image left (the subject
     turns to their right), pitch > 0 tilts the head down, roll > 0 turns it clockwise.
