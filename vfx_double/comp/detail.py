@@ -1,0 +1,180 @@
+"""Detail recovery: the model below its own resolution, the plate's fine detail above it.
+
+The frequency separation a compositor does by hand, done where the numbers are known.
+A model of resolution ``R`` renders the face in a crop of ``C`` crop pixels, which the
+element's plate->crop matrix (a similarity, ``k = sqrt|det|`` crop pixels per plate
+pixel) puts on the plate. One model pixel spans ``s = (C / R) / k`` plate pixels
+(:func:`model_pixel`), so the model holds nothing finer than its Nyquist, 0.5 cycles per
+model pixel = ``0.5 / s`` cycles per plate pixel, ``w_m = pi / s`` radians per pixel.
+When ``s > 1`` the face is softer than the plate around it. In ACEScct (log: the carried
+texture is relative, the same at any exposure)::
+
+    out = lowpass(face) + (plate - lowpass(plate))
+
+one low-pass ``G`` for both, so the plate's share of the result at frequency ``w`` is
+``1 - G(w)`` and the model's is ``G(w)``.
+
+The cut-off. The model is trusted up to its own resolution: everywhere inside its band
+the plate's share is at most ``eps`` (:data:`PLATE_AT_MODEL_LIMIT`, 5%); the model's
+grid is turned on the plate, so its band is taken as the disc ``|w| <= w_m``.
+
+- A continuous Gaussian of sigma ``a`` has ``G(f) = exp(-2 pi^2 a^2 f^2)``;
+  ``1 - G(0.5 / s) = eps`` gives ``a = s * sqrt(-2 ln(1 - eps)) / pi``, about ``0.10 s``
+  plate pixels.
+- At those sizes (0.1-2 px) a sampled Gaussian is no Gaussian (at ``a = 0.4`` its taps are
+  almost a delta: 0.82 at Nyquist where the Gaussian has 0.44), so the filter is the
+  discrete Gaussian of the pixel grid (Lindeberg's: taps ``exp(-t) I_n(t)``, positive, so
+  no ringing at edges), whose response is exactly
+  ``G(wx, wy) = exp(t (cos wx + cos wy - 2))``.
+- Over a circle of radius ``w`` that exponent is largest on the diagonal
+  (``1 - cos(sqrt(x))`` is concave in ``x``), so (:func:`spread`)::
+
+      t = -ln(1 - eps) / (2 (1 - cos(min(w_m / sqrt(2), pi))))
+
+  puts the plate's share at exactly ``eps`` on the diagonal at the band's edge and below
+  it everywhere else inside the band (about ``eps * (w / w_m)^2``: 1.3% at half the
+  band); for large ``s``, ``t`` tends to the continuous ``a^2``.
+
+The price of the Gaussian's gentle roll-off (and its lack of halos): the plate's share
+is 50% only at about 3.7 ``w_m`` (more at small ``s``), so little comes through unless a
+model pixel spans several plate pixels. At the plate's Nyquist, along an axis: s = 2: 9%,
+s = 4: 29%, s = 5.5 (the demo's cpu-tiny): 47%, s = 8: 74%. ``auto`` turns it on for
+``s > 1``; at ``s = 1`` the plate's share is at most 6% anywhere, so the switch does not pop.
+
+Grain. With detail on, the plate's real grain comes through at share ``1 - G``. Adding
+the synthetic grain as it is would double the grain where that share is high; leaving it
+out would leave a near-grainless face where ``s`` is small; low-passing it by ``G`` would
+lose up to half the grain's power where both shares are near 0.5. So the synthetic grain
+is filtered by ``H = sqrt(1 - (1 - G)^2)`` (:func:`grain_band`): independent grains add
+in power, ``(1 - G)^2 + H^2 = 1``, and the face's grain has the plate's spectrum.
+
+Limitation: the high band is the plate's at the same plate pixel. That is right where
+the plate's face is the rendered face (same identity) and roughly right in a swap,
+because the element is aligned to the performer so eyes, mouth and outline line up;
+but texture finer than ``2 s`` plate pixels that belongs to the performer (pores,
+stubble, fine lines, a mole's edge) is the performer's, not the actor's. Nothing at or
+below the model's resolution comes from the plate (at most ``eps``), so the identity the
+model renders stays the actor's; the detail above it is the performer's skin.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from ..errors import ConfigError, MediaError
+
+MODES = ("auto", "on", "off")
+#: the plate's largest share of the comp at any frequency inside the model's band.
+PLATE_AT_MODEL_LIMIT = 0.05
+#: a face pixel whose low-passed coverage is below this keeps its own colour (it is
+#: outside the element's coverage, where the matte is 0 anyway).
+_MIN_COVER = 1e-3
+
+
+def model_pixel(matrix: np.ndarray, crop_size: int, resolution: int) -> float:
+    """``s``: plate pixels per model pixel, from the element's plate->crop ``matrix``
+    (2 x 3 similarity), the crop's size and the model's resolution."""
+    (a, b, _), (c, d, _) = np.asarray(matrix, np.float64)
+    # The 2x2 determinant written out: np.linalg.det's LU puts 16 at 15.999999999999996,
+    # and a face exactly at the model's resolution would read as s > 1.
+    scale = math.sqrt(abs(a * d - b * c))
+    return (crop_size / resolution) / scale
+
+
+def spread(s: float) -> float:
+    """The discrete Gaussian's variance ``t`` (pixels^2) for ``s`` plate pixels per model
+    pixel (the module docstring derives it)."""
+    edge = min(math.pi / s / math.sqrt(2.0), math.pi)
+    return -math.log1p(-PLATE_AT_MODEL_LIMIT) / (2.0 * (1.0 - math.cos(edge)))
+
+
+def frame_spread(mode: str, s: float | None, where: str) -> float | None:
+    """The low-pass variance for one frame, or None for the model's pixels only.
+
+    ``off``: None. ``auto``: on when ``s > 1`` (the model's resolution is below the
+    face's size on the plate); an element that does not say its model resolution stays
+    off. ``on``: always, and such an element is refused.
+
+    Raises:
+        ConfigError: ``mode`` is not one of :data:`MODES`.
+        MediaError: ``on`` and ``s`` is None.
+    """
+    if mode not in MODES:
+        raise ConfigError("comp.detail", f"one of {', '.join(MODES)}", repr(mode))
+    if mode == "off" or (mode == "auto" and (s is None or s <= 1.0)):
+        return None
+    if s is None:
+        raise MediaError(where, "an element that says its model's resolution "
+                         "(vfx_double/matrix, cropSize and resolution)", "none of them",
+                         "re-render this frame, or set comp.detail to auto or off")
+    return spread(s)
+
+
+def kernel(t: float) -> np.ndarray:
+    """The 1-D discrete Gaussian of variance ``t``, float32, odd length, sum 1.
+
+    Cut where its taps fall under about 1e-6 (``5 sqrt(t) + 3``); the taps are the
+    inverse DFT of its response, sampled finely enough that no tap aliases.
+    """
+    radius = math.ceil(5.0 * math.sqrt(t)) + 3
+    size = 1 << max(6, (8 * radius).bit_length())
+    w = 2.0 * np.pi * np.arange(size) / size
+    taps = np.fft.ifft(np.exp(t * (np.cos(w) - 1.0))).real
+    half = taps[:radius + 1]
+    taps = np.concatenate([half[:0:-1], half])
+    return (taps / taps.sum()).astype(np.float32)
+
+
+def margin(t: float) -> int:
+    """Pixels of plate around a box that :func:`recover` reads (the kernel's radius)."""
+    return len(kernel(t)) // 2
+
+
+def response(t: float, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W // 2 + 1) float64 ``G`` at the frequencies of ``np.fft.rfft2`` of an
+    (H, W) image."""
+    wy = 2.0 * np.pi * np.fft.fftfreq(shape[0])[:, None]
+    wx = 2.0 * np.pi * np.fft.rfftfreq(shape[1])[None, :]
+    return np.exp(t * (np.cos(wy) + np.cos(wx) - 2.0))
+
+
+def recover(face: np.ndarray, plate: np.ndarray, cover: np.ndarray, t: float) -> np.ndarray:
+    """``lowpass(face) + plate - lowpass(plate)`` over a region, all ACEScct.
+
+    Args:
+        face: (H, W, 3) float ACEScct, the (colour-matched) element.
+        plate: (H, W, 3) float ACEScct, the plate under it.
+        cover: (H, W) float in [0, 1], the element's coverage; the face is low-passed as a
+            normalised convolution under it, so colour outside the element does not bleed
+            in at its edge.
+        t: the low-pass variance (:func:`spread`).
+
+    Returns:
+        (H, W, 3) float32. The region's edges are reflected: pass a region grown by
+        :func:`margin` and keep its inside, where the result is exact.
+    """
+    w = np.clip(cover, 0.0, 1.0)[:, :, None].astype(np.float32)
+    stack = np.concatenate([face * w, w, plate], axis=2).astype(np.float32)
+    k = kernel(t)
+    low = cv2.sepFilter2D(stack, -1, k, k, borderType=cv2.BORDER_REFLECT_101)
+    weight = low[..., 3:4]
+    face_low = np.where(weight > _MIN_COVER, low[..., :3] / np.maximum(weight, _MIN_COVER),
+                        face)
+    return (face_low + (plate - low[..., 4:])).astype(np.float32)
+
+
+def grain_band(noise: np.ndarray, t: float) -> np.ndarray:
+    """(H, W, 3) synthetic grain filtered by ``sqrt(1 - (1 - G)^2)``, the share of the
+    grain's power the plate's own grain does not bring (module docstring, Grain).
+
+    The filter is applied through the DFT; grain is stationary, so the wrap at the edges
+    leaves its statistics as they were.
+    """
+    arr = np.asarray(noise, np.float32)
+    g = response(t, arr.shape[:2])
+    h = np.sqrt(np.maximum(1.0 - (1.0 - g) ** 2, 0.0))[:, :, None]
+    out = np.fft.irfft2(np.fft.rfft2(arr, axes=(0, 1)) * h, s=arr.shape[:2], axes=(0, 1))
+    return out.astype(np.float32)
