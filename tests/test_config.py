@@ -159,3 +159,22 @@ def test_config_hash_changes_with_settings(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     message = load_error(tmp_path / "nope.yaml")
     assert "nope.yaml" in message and "no such file" in message
+
+
+@pytest.mark.parametrize("written, read", [
+    (None, "auto"), ("auto", "auto"), ("on", "on"), ("off", "off"), ("'off'", "off"),
+    ("true", "on"), ("false", "off"),
+])
+def test_comp_detail_reads_auto_on_off(tmp_path: Path, written: str | None, read: str) -> None:
+    # YAML 1.1 reads a bare on / off as a boolean; both spellings mean the same.
+    text = SHOT if written is None else SHOT + f"comp:\n  detail: {written}\n"
+    assert config.load(write(tmp_path, "s.yaml", text)).comp.detail == read
+
+
+@pytest.mark.parametrize("written", ["sometimes", "1", "[on]", "null"])
+def test_comp_detail_refuses_anything_else_naming_file_and_line(tmp_path: Path,
+                                                                 written: str) -> None:
+    text = SHOT + f"comp:\n  mix: 1.0\n  detail: {written}\n"
+    message = load_error(write(tmp_path, "s.yaml", text))
+    assert "s.yaml:17" in message and "comp.detail" in message
+    assert "'auto'" in message and "'on'" in message and "'off'" in message

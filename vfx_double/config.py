@@ -115,6 +115,14 @@ class Train:
     preview_every: Optional[int] = field(default=None, metadata={"min": 1, "max": 10_000_000})
 
 
+def _on_off(value: Any) -> Any:
+    """A switch that also has ``auto``: YAML 1.1 reads a bare on / off (and true / false,
+    yes / no) as a boolean, so booleans mean on / off; anything else is checked as written."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return value
+
+
 @dataclass(frozen=True)
 class Comp:
     mix: float = field(default=1.0, metadata={"min": 0.0, "max": 1.0})
@@ -122,6 +130,9 @@ class Comp:
     feather: float = field(default=8.0, metadata={"min": 0.0, "max": 500.0})
     colour_match: Literal["none", "rct", "histogram", "gain"] = "rct"
     grain: bool = True
+    # the plate's own detail above the model's resolution (vfx_double.comp.detail); auto:
+    # on for frames where a model pixel spans more than one plate pixel
+    detail: Literal["auto", "on", "off"] = field(default="auto", metadata={"parse": _on_off})
     compression: Optional[str] = None  # None keeps the plate's compression
 
 

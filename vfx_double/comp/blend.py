@@ -1,4 +1,4 @@
-"""One comp frame: matte, colour match, grain and a premultiplied over, inside a box.
+"""One comp frame: matte, colour match, detail, grain and a premultiplied over, in a box.
 
 Everything happens inside the refined matte's bounding box; every pixel outside it, and
 every pixel inside it where the matte is 0, keeps the plate's stored value bit for bit
@@ -14,7 +14,7 @@ import numpy as np
 
 from ..color import ColourConfig
 from ..io.exr import ExrImage
-from . import colour_match, grain
+from . import colour_match, detail, grain
 from .element import Element
 from .matte import margin, refine_matte
 from .warp import Box, sub_box
@@ -29,6 +29,7 @@ class Look:
     feather: float = 8.0
     colour_match: str = "rct"
     grain: bool = True
+    detail: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -53,15 +54,8 @@ def final_matte(element: Element, look: Look, window: Box) -> tuple[np.ndarray, 
     region = grow(element.box, margin(look.erode, look.feather), window)
     if region is None or not element.face or look.mix <= 0.0:
         return None
-    inner = grow(element.box, 0, region)
-    if inner is None:
-        return None
-    raw = np.zeros(region[3:1:-1], np.float32)
-    cover = np.zeros_like(raw)
-    ys, xs = sub_box(region, inner)
-    es, ex = sub_box(element.box, inner)
-    raw[ys, xs] = element.matte[es, ex]
-    cover[ys, xs] = element.alpha[es, ex]
+    raw = place(element.matte, element.box, region)
+    cover = place(element.alpha, element.box, region)
     matte = refine_matte(raw, look.erode, look.feather) * np.clip(cover, 0.0, 1.0) * look.mix
     rows, cols = np.nonzero(matte > 0.0)
     if rows.size == 0:
@@ -72,16 +66,21 @@ def final_matte(element: Element, look: Look, window: Box) -> tuple[np.ndarray, 
     return np.ascontiguousarray(matte[ys, xs]), tight
 
 
-def element_colour(element: Element, box: Box) -> np.ndarray:
-    """(h, w, 3) unpremultiplied element colour over ``box`` (0 outside the element)."""
-    out = np.zeros((box[3], box[2], 3), np.float32)
-    inner = grow(element.box, 0, box)
+def place(values: np.ndarray, source: Box, box: Box) -> np.ndarray:
+    """(h, w, ...) float32 ``values`` that cover ``source``, over ``box``; 0 where
+    ``source`` does not reach."""
+    out = np.zeros((box[3], box[2]) + values.shape[2:], np.float32)
+    inner = grow(source, 0, box)
     if inner is not None:
         ys, xs = sub_box(box, inner)
-        es, ex = sub_box(element.box, inner)
-        colour = element.colour()
-        out[ys, xs] = colour[es, ex]
+        es, ex = sub_box(source, inner)
+        out[ys, xs] = values[es, ex]
     return out
+
+
+def element_colour(element: Element, box: Box) -> np.ndarray:
+    """(h, w, 3) unpremultiplied element colour over ``box`` (0 outside the element)."""
+    return place(element.colour(), element.box, box)
 
 
 def comp_frame(plate: ExrImage, element: Element, look: Look, spaces: Spaces,
@@ -99,16 +98,32 @@ def comp_frame(plate: ExrImage, element: Element, look: Look, spaces: Spaces,
     if found is None:
         return pixels, None
     matte, box = found
-    ys, xs = sub_box(plate.data_window, box)
-    stored = plate.pixels[ys, xs][..., rgb_idx]
+    t = detail.frame_spread(look.detail, element.model_pixel,
+                            f"face element, frame {element.frame}")
+    # Detail's low-pass reads plate and face around the box too, so the box's edge
+    # pixels get the same result as its middle.
+    work = box if t is None else grow(box, detail.margin(t), plate.data_window)
+    wy, wx = sub_box(plate.data_window, work)
+    stored = plate.pixels[wy, wx][..., rgb_idx]
     plate_lin = spaces.colour.convert(np.ascontiguousarray(stored, np.float32), spaces.plate,
                                       spaces.working)
-    face = element_colour(element, box)
+    face = element_colour(element, work)
     if stats is not None:
         face = colour_match.apply(look.colour_match, face, stats)
-    if grain_model is not None:
-        noise = grain.synthesise(grain_model, face.shape[:2], seed)
+    noise = (grain.synthesise(grain_model, box[3:1:-1], seed) if grain_model is not None
+             else None)
+    if t is not None:
+        inner = sub_box(work, box)
+        cover = place(element.alpha, element.box, work)
+        face = detail.recover(colour_match.encode(face), colour_match.encode(plate_lin),
+                              cover, t)[inner]
+        if noise is not None:
+            face = face + detail.grain_band(noise, t)
+        face = colour_match.decode(face)
+        plate_lin = plate_lin[inner]
+    elif noise is not None:
         face = colour_match.decode(colour_match.encode(face) + noise)
+    ys, xs = sub_box(plate.data_window, box)
     m = matte[:, :, None]
     out = face * m + plate_lin * (1.0 - m)
     out = spaces.colour.convert(np.ascontiguousarray(out, np.float32), spaces.working,

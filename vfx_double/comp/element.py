@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import MediaError
-from ..io.exr import read_exr
+from ..io.exr import ExrImage, read_exr
 from ..records import check_schema
+from .detail import model_pixel
 
 PREFIX = "vfx_double/"
 CHANNELS = ("R", "G", "B", "A", "matte")
@@ -22,6 +24,8 @@ class Element:
 
     ``rgb`` is premultiplied by ``alpha`` (the rendered crop's coverage); ``matte`` is the
     raw face matte. An element with ``face`` False holds no face: the plate passes through.
+    ``model_pixel`` is how many plate pixels one pixel of the model spans
+    (:func:`.detail.model_pixel`), None when the header does not say (no face).
     """
 
     frame: int
@@ -32,6 +36,7 @@ class Element:
     face: bool
     model_hash: str
     licence_id: str
+    model_pixel: float | None = None
 
     def colour(self) -> np.ndarray:
         """(h, w, 3) unpremultiplied colour; 0 where the element has no coverage."""
@@ -67,4 +72,26 @@ def read_element(path: Path, frame: int) -> Element:
                    alpha=pixels[..., 3], matte=pixels[..., 4],
                    face=bool(image.attribute(PREFIX + "face", 0)),
                    model_hash=str(image.attribute(PREFIX + "modelHash", "")),
-                   licence_id=str(image.attribute(PREFIX + "licenceId", "")))
+                   licence_id=str(image.attribute(PREFIX + "licenceId", "")),
+                   model_pixel=_model_pixel(image, where))
+
+
+def _model_pixel(image: ExrImage, where: str) -> float | None:
+    """Plate pixels per model pixel from the header's plate->crop matrix, crop size and
+    model resolution; None when they are not all there."""
+    values = [image.attribute(PREFIX + name) for name in ("matrix", "cropSize", "resolution")]
+    if any(v is None for v in values):
+        return None
+    matrix, size, resolution = values
+    expected = ("vfx_double/matrix as a plate->crop similarity (6 numbers, scale > 0), "
+                "cropSize and resolution as integers > 0")
+    try:
+        s = model_pixel(np.reshape(np.asarray(matrix, np.float64), (2, 3)), int(size),
+                        int(resolution))
+    except (TypeError, ValueError, ZeroDivisionError) as err:
+        raise MediaError(where, expected, f"{matrix!r}, {size!r}, {resolution!r}",
+                         "re-render this frame") from err
+    if not math.isfinite(s) or s <= 0:
+        raise MediaError(where, expected, f"{matrix!r}, {size!r}, {resolution!r}",
+                         "re-render this frame")
+    return s

@@ -35,7 +35,7 @@ from ..io.sequences import FrameSequence, format_frames
 from ..progress import stage_progress
 from ..validate import sequence_frames, shot_licence
 from ..workarea import WorkArea
-from . import colour_match, grain
+from . import colour_match, detail, grain
 from .blend import Look, Spaces, comp_frame
 from .element import CHANNELS, PREFIX, Element, read_element, unpremultiply
 
@@ -93,11 +93,12 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                          f"run `vfx-double render {cfg.source} --frames "
                          f"{missing[0]}-{missing[-1]}`")
     look = Look(**{k: v for k, v in asdict(cfg.comp).items() if k != "compression"})
-    options = {"schema": "CompOptions.1", "render": render_dir.name,
+    options = {"schema": "CompOptions.2", "render": render_dir.name,
                "render_options_sha256": hash_file(render_dir / "options.json"),
                "comp": asdict(cfg.comp), "plate": str(cfg.plate.path),
                "plate_colourspace": plate_space, "working": working, "output": output,
-               "licence_id": lic.licence_id, "stats_sigma": STATS_SIGMA}
+               "licence_id": lic.licence_id, "stats_sigma": STATS_SIGMA,
+               "detail_plate_at_model_limit": detail.PLATE_AT_MODEL_LIMIT}
     comp_dir, _ = area.version_for("comp", options)
     out_seq = FrameSequence(str(comp_dir / f"{cfg.shot}_comp_{comp_dir.name}."
                                            f"{'#' * plate_seq.padding}.exr"))
