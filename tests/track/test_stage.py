@@ -15,6 +15,7 @@ from vfx_double.demo.plates import video_to_plates
 from vfx_double.io.exr import read_exr, write_exr
 from vfx_double.io.sequences import FrameSequence
 from vfx_double.audit import verify as verify_audit
+from vfx_double.track import coverage_report
 from vfx_double.track import result as track_result
 from vfx_double.track.stage import track_shot
 
@@ -51,7 +52,12 @@ def test_demo_track_writes_track_faceset_qc_and_audit(demo, tracked) -> None:
     mask = crop.channel("mask")
     assert mask[128, 128] > 0.9 and mask[2, 2] < 0.1
     names = sorted(p.name for p in tracked.qc_files)
-    assert names == ["actor_contact.png", "actor_preview.mp4", "plate_contact.png", "plate_preview.mp4"]
+    assert names == ["actor_contact.png", "actor_preview.mp4", "coverage.png", "plate_contact.png",
+                     "plate_preview.mp4"]
+    cover = coverage_report.load(tracked.track_dir / "coverage.json")
+    assert cover.frames == plate.frames and cover.actor["used"] == len(
+        json.loads((tracked.faceset_dir / "actor" / "meta.json").read_text())["crops"])
+    assert any(line.startswith("coverage: actor reference covers") for line in tracked.lines())
     assert verify_audit(Path(demo.root / "work" / "DEMO" / "sh010" / "audit.jsonl")) == 1
 
 

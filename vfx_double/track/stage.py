@@ -22,6 +22,9 @@ from ..progress import stage_progress
 from ..validate import sequence_frames, shot_licence
 from ..workarea import WorkArea
 from .backends import get_backend
+from .coverage import coverage
+from .coverage_plot import plot_coverage
+from .coverage_report import CoverageReport
 from .preview import PreviewWriter
 from .qc import QcFrame, contact_sheet, resized
 from .result import TrackResult
@@ -39,6 +42,7 @@ class TrackReport:
     facesets: dict[str, dict] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     qc_files: list[Path] = field(default_factory=list)
+    coverage: CoverageReport | None = None
 
     def lines(self) -> list[str]:
         out = [f"track:   {self.track_dir}", f"faceset: {self.faceset_dir}"]
@@ -51,6 +55,8 @@ class TrackReport:
             out.append(f"{name}: faces on {s['found']}/{s['frames']} frames, "
                        f"{s['interpolated']} interpolated, gaps {gaps}; "
                        f"{len(meta['crops'])} crops, skipped {skipped}; {fps:.1f} frames/s")
+        if self.coverage is not None:
+            out += self.coverage.lines()
         out += [f"qc:      {p}" for p in self.qc_files]
         return out
 
@@ -120,6 +126,18 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
         report.facesets[name] = meta
         if qc:
             report.qc_files += sorted((track_dir / "qc").glob(f"{name}_*"))
+
+    # Against the actor frames the faceset kept: those are what the model will learn from.
+    cover = coverage(report.results["plate"], report.results["actor"],
+                     {c["frame"] for c in report.facesets["actor"]["crops"]})
+    cover.plate["track"], cover.actor["track"] = "track.json", "actor.json"
+    cover.save(track_dir / "coverage.json")
+    report.coverage = cover
+    if qc:
+        report.qc_files.append(plot_coverage(
+            cover, track_dir / "qc" / "coverage.png",
+            title=f"{cfg.show}/{cfg.shot} plate {plate_frames[0]}-{plate_frames[-1]} vs actor "
+                  f"{ref_frames[0]}-{ref_frames[-1]}"))
 
     AuditLog(area.audit_path).append(
         "track",
