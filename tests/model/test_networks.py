@@ -10,6 +10,7 @@ from vfx_double.model.networks import (
     FaceModel,
     ModelSpec,
     PatchDiscriminator,
+    Upscale,
     build_discriminator,
     count_params,
     flops_breakdown,
@@ -57,12 +58,72 @@ def test_bad_widths_and_inputs() -> None:
 def test_spec_round_trip() -> None:
     spec = ModelSpec(resolution=128, encoder_dims=8, inter_dims=32, decoder_dims=8, disc_dims=0)
     d = spec.to_dict()
-    assert d["schema"] == "ModelSpec.1"
+    assert d["schema"] == "ModelSpec.2"
     assert ModelSpec.from_dict(d) == spec
     with pytest.raises(ConfigError, match="keys"):
         ModelSpec.from_dict({**d, "depth": 3})
     with pytest.raises(ConfigError, match="schema"):
-        ModelSpec.from_dict({**d, "schema": "ModelSpec.0"})
+        ModelSpec.from_dict({**d, "schema": "ModelSpec.3"})
+    with pytest.raises(ConfigError, match="layout"):
+        ModelSpec(layout="lia")
+
+
+def test_spec_1_upgrades_to_what_it_meant() -> None:
+    """Checkpoints written before layouts and padding were DF with zero padding."""
+    old = {"schema": "ModelSpec.1", "resolution": 64, "encoder_dims": 16, "inter_dims": 64,
+           "decoder_dims": 16, "disc_dims": 8}
+    spec = ModelSpec.from_dict(old)
+    assert (spec.layout, spec.padding) == ("df", "zeros")
+    conv = FaceModel(spec).encoder.blocks[0][0]
+    assert conv.padding_mode == "zeros"
+
+
+def test_upscale_starts_without_checkerboard() -> None:
+    """ICNR: at init every 2x2 output block of an upscale is flat, so a fresh decoder shows
+    no sub-pixel grid; a plain init shows one."""
+    torch.manual_seed(0)
+    up = Upscale(8, 4)
+    x = torch.randn(1, 8, 6, 6)
+    y = up(x)
+    blocks = y.unfold(2, 2, 2).unfold(3, 2, 2)  # (1, 4, 6, 6, 2, 2)
+    assert float((blocks - blocks[..., :1, :1]).abs().max().detach()) == 0.0
+    plain = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, 1, 1), torch.nn.PixelShuffle(2))
+    rough = plain(x).unfold(2, 2, 2).unfold(3, 2, 2)
+    assert float((rough - rough[..., :1, :1]).abs().max().detach()) > 0.1
+
+
+def test_reflect_padding_keeps_flat_borders_flat() -> None:
+    """A flat crop through a fresh generator: with reflection every pixel sees the same
+    neighbourhood, so the output is flat up to the corner; zero padding makes a frame."""
+    torch.manual_seed(0)
+    x = torch.full((1, 3, 64, 64), 0.45)
+    for padding, flat in (("reflect", True), ("zeros", False)):
+        torch.manual_seed(0)
+        rgb, _ = FaceModel(ModelSpec(**SMALL, padding=padding))(x, "actor")
+        spread = float(rgb.detach().std(dim=(2, 3)).max())  # per channel, over pixels
+        assert (spread < 1e-5) is flat, (padding, spread)
+
+
+@pytest.mark.parametrize("layout", ["df", "liae"])
+def test_layouts_route_identities(layout: str) -> None:
+    """LIAE: one decoder; the performer code uses inter b, the actor code (and the swap)
+    does not; DF: one decoder per identity."""
+    torch.manual_seed(0)
+    model = FaceModel(ModelSpec(**SMALL, layout=layout))
+    x = torch.rand(2, 3, 64, 64)
+    rgb, _ = model(x, "actor")
+    rgb.square().mean().backward()
+    if layout == "liae":
+        assert all(p.grad is None for p in model.inter_b.parameters())
+        assert all(p.grad is not None for p in model.inter_ab.parameters())
+        model.zero_grad(set_to_none=True)
+        model(x, "performer")[0].square().mean().backward()
+        assert all(p.grad is not None for p in model.inter_b.parameters())
+    else:
+        assert all(p.grad is None for p in model.decoder_performer.parameters())
+    code, decoder = model.actor_path()
+    with torch.no_grad():
+        assert torch.equal(decoder(code(model.encoder(x)))[0], model(x, "actor")[0])
 
 
 def test_actor_loss_reaches_shared_encoder_only() -> None:

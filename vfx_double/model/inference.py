@@ -23,8 +23,7 @@ class SwapModule(nn.Module):
         super().__init__()
         self.resolution = model.spec.resolution
         self.encoder = model.encoder
-        self.inter = model.inter
-        self.decoder = model.decoder_actor
+        self.inter, self.decoder = model.actor_path()
 
     def forward(self, x: Tensor) -> Tensor:
         r = self.resolution

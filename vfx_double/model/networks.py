@@ -11,6 +11,23 @@ decoder*. Differences from SAEHD, and why:
   R^2.
 * RGB and mask share the decoder trunk and split at two small heads; SAEHD runs a second,
   narrower mask decoder. Sharing halves the decoder cost and the mask is an easy target.
+* Every conv that feeds a pixel shuffle starts ICNR-initialised (Aitken et al. 2017): the
+  four sub-pixel kernels of an output channel start equal, so conv + shuffle starts as
+  conv + nearest upscale and no checkerboard grid is there to be trained away (SAEHD has
+  none and shows the grid for thousands of steps).
+* Convs pad by reflection (``ModelSpec.padding``), so the crop's border rows see the same
+  kind of neighbourhood as the inside; zero padding reads as a dark frame around every crop
+  and the decoder answered it with coloured borders.
+
+Two layouts (``ModelSpec.layout``), both from SAEHD:
+
+* ``df``: one inter block, a decoder per identity; swap = actor decoder on the performer's
+  code.
+* ``liae``: one decoder and two inter blocks, ``ab`` (both identities) and ``b`` (the
+  performer only). The actor's code is ``[ab(x), ab(x)]``, the performer's ``[b(x), ab(x)]``
+  and the swap renders the performer image with the actor's code ``[ab(x), ab(x)]``: pose and
+  expression travel through the shared ``ab`` into the same decoder that learnt the actor,
+  which carries expressions better than ``df``.
 * Inputs are ACEScct log values (about 0.07-0.9 for ordinary images). The encoder
   subtracts ``INPUT_OFFSET`` so they are roughly centred on zero and the RGB head adds it
   back, so the model reads and writes plain ACEScct. The RGB head is linear: highlights
@@ -32,7 +49,11 @@ INPUT_OFFSET = 0.4
 
 MIN_RESOLUTION = 64
 MAX_RESOLUTION = 1024
-SCHEMA = "ModelSpec.1"
+SCHEMA = "ModelSpec.2"
+#: ModelSpec.1 (before layouts and padding) meant exactly this.
+_SPEC_1 = {"layout": "df", "padding": "zeros"}
+LAYOUTS = ("df", "liae")
+PADDINGS = ("zeros", "reflect")
 
 Decoder = Literal["performer", "actor"]
 
@@ -47,6 +68,8 @@ class ModelSpec:
         inter_dims: width of the bottleneck (inter) block.
         decoder_dims: base channel width of each decoder (widths 8d, 4d, 2d).
         disc_dims: base width of the patch discriminator; 0 disables it.
+        layout: ``df`` or ``liae`` (see the module docstring).
+        padding: how the generator's convs pad, ``reflect`` or ``zeros``.
     """
 
     resolution: int = 64
@@ -54,6 +77,8 @@ class ModelSpec:
     inter_dims: int = 128
     decoder_dims: int = 32
     disc_dims: int = 16
+    layout: str = "df"
+    padding: str = "reflect"
 
     def __post_init__(self) -> None:
         r = self.resolution
@@ -70,6 +95,10 @@ class ModelSpec:
             low = 0 if name == "disc_dims" else 1
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"ModelSpec.{name}", f"an integer >= {low}", repr(value))
+        for name, choices in (("layout", LAYOUTS), ("padding", PADDINGS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"ModelSpec.{name}", f"one of {list(choices)}",
+                                  repr(getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **asdict(self)}
@@ -78,9 +107,11 @@ class ModelSpec:
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
         data = dict(d)
         schema = data.pop("schema", SCHEMA)
-        if schema != SCHEMA:
-            raise ConfigError("ModelSpec.schema", repr(SCHEMA), repr(schema),
-                              "the checkpoint was written by another model version")
+        if schema == "ModelSpec.1":
+            data = {**data, **_SPEC_1}
+        elif schema != SCHEMA:
+            raise ConfigError("ModelSpec.schema", f"{SCHEMA!r} or 'ModelSpec.1'", repr(schema),
+                              "the checkpoint was written by a newer model version")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -92,27 +123,57 @@ def _lrelu() -> nn.LeakyReLU:
     return nn.LeakyReLU(0.1)
 
 
+def _conv(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: str = "reflect"
+          ) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, padding_mode=padding)
+
+
+def icnr_(conv: nn.Conv2d, scale: int = 2) -> None:
+    """ICNR init of a conv feeding ``nn.PixelShuffle(scale)``, in place.
+
+    PixelShuffle builds output channel ``c`` from input channels ``c * s^2 .. c * s^2 +
+    s^2 - 1``; giving those the same (default-initialised) kernel and bias makes the
+    shuffle start as a nearest-neighbour upscale.
+    """
+    out = conv.out_channels
+    if out % (scale * scale):
+        raise ConfigError("icnr_ conv", f"output channels divisible by {scale * scale}",
+                          str(out))
+    with torch.no_grad():
+        sub = torch.empty(out // (scale * scale), *conv.weight.shape[1:])
+        nn.init.kaiming_uniform_(sub, a=5 ** 0.5)  # Conv2d's own default init
+        conv.weight.copy_(sub.repeat_interleave(scale * scale, dim=0))
+        if conv.bias is not None:
+            first = conv.bias.view(-1, scale * scale)[:, :1].clone()
+            conv.bias.copy_(first.expand(-1, scale * scale).reshape(-1))
+
+
 class Downscale(nn.Sequential):
     """Stride-2 conv + LeakyReLU(0.1): (B, C, H, W) -> (B, C_out, H/2, W/2)."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int = 5) -> None:
-        super().__init__(nn.Conv2d(c_in, c_out, kernel, 2, kernel // 2), _lrelu())
+    def __init__(self, c_in: int, c_out: int, kernel: int = 5, padding: str = "reflect"
+                 ) -> None:
+        super().__init__(_conv(c_in, c_out, kernel, 2, padding), _lrelu())
 
 
 class Upscale(nn.Sequential):
-    """Conv to 4x channels + LeakyReLU + pixel shuffle: (B, C, H, W) -> (B, C_out, 2H, 2W)."""
+    """Conv to 4x channels + LeakyReLU + pixel shuffle: (B, C, H, W) -> (B, C_out, 2H, 2W).
 
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__(nn.Conv2d(c_in, 4 * c_out, 3, 1, 1), _lrelu(), nn.PixelShuffle(2))
+    ICNR-initialised (see :func:`icnr_`)."""
+
+    def __init__(self, c_in: int, c_out: int, padding: str = "reflect") -> None:
+        conv = _conv(c_in, 4 * c_out, 3, 1, padding)
+        icnr_(conv)
+        super().__init__(conv, _lrelu(), nn.PixelShuffle(2))
 
 
 class ResidualBlock(nn.Module):
     """Two 3x3 convs with a skip, as SAEHD's decoder: (B, C, H, W) -> (B, C, H, W)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, padding: str = "reflect") -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1)
-        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.conv1 = _conv(channels, channels, 3, 1, padding)
+        self.conv2 = _conv(channels, channels, 3, 1, padding)
         self.act = nn.LeakyReLU(0.2)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -124,12 +185,12 @@ class Encoder(nn.Module):
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
-        e = spec.encoder_dims
+        e, pad = spec.encoder_dims, spec.padding
         self.out_channels = 8 * e
         self.offset = INPUT_OFFSET  # an attribute, not a global, so TorchScript accepts it
         self.blocks = nn.Sequential(
-            Downscale(3, e), Downscale(e, 2 * e), Downscale(2 * e, 4 * e),
-            Downscale(4 * e, 8 * e),
+            Downscale(3, e, padding=pad), Downscale(e, 2 * e, padding=pad),
+            Downscale(2 * e, 4 * e, padding=pad), Downscale(4 * e, 8 * e, padding=pad),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -141,12 +202,12 @@ class Inter(nn.Module):
 
     def __init__(self, spec: ModelSpec, in_channels: int) -> None:
         super().__init__()
-        i = spec.inter_dims
+        i, pad = spec.inter_dims, spec.padding
         self.out_channels = i
         self.blocks = nn.Sequential(
-            nn.Conv2d(in_channels, i, 3, 2, 1), _lrelu(),
+            _conv(in_channels, i, 3, 2, pad), _lrelu(),
             nn.Conv2d(i, i, 1), _lrelu(),
-            Upscale(i, i), Upscale(i, i),
+            Upscale(i, i, pad), Upscale(i, i, pad),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -158,14 +219,14 @@ class FaceDecoder(nn.Module):
 
     def __init__(self, spec: ModelSpec, in_channels: int) -> None:
         super().__init__()
-        d = spec.decoder_dims
+        d, pad = spec.decoder_dims, spec.padding
         self.trunk = nn.Sequential(
-            Upscale(in_channels, 8 * d), ResidualBlock(8 * d),
-            Upscale(8 * d, 4 * d), ResidualBlock(4 * d),
-            Upscale(4 * d, 2 * d), ResidualBlock(2 * d),
+            Upscale(in_channels, 8 * d, pad), ResidualBlock(8 * d, pad),
+            Upscale(8 * d, 4 * d, pad), ResidualBlock(4 * d, pad),
+            Upscale(4 * d, 2 * d, pad), ResidualBlock(2 * d, pad),
         )
         self.rgb = nn.Conv2d(2 * d, 3, 1)
-        self.mask = nn.Conv2d(2 * d, 1, 3, 1, 1)
+        self.mask = _conv(2 * d, 1, 3, 1, pad)
         self.offset = INPUT_OFFSET
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -180,29 +241,58 @@ def check_image(x: Tensor, resolution: int, where: str) -> None:
                           f"shape {tuple(x.shape)}")
 
 
-class FaceModel(nn.Module):
-    """Shared encoder + inter, one decoder per identity.
+class SharedCode(nn.Module):
+    """LIAE's actor code: ``[ab(x), ab(x)]`` from the shared inter block ``ab``."""
 
-    ``forward(x, decoder)``: (B, 3, R, R) ACEScct -> rgb (B, 3, R, R), mask (B, 1, R, R).
+    def __init__(self, inter: Inter) -> None:
+        super().__init__()
+        self.inter = inter
+
+    def forward(self, x: Tensor) -> Tensor:
+        code = self.inter(x)
+        return torch.cat([code, code], dim=1)
+
+
+class FaceModel(nn.Module):
+    """Shared encoder; per ``spec.layout`` either one inter and a decoder per identity
+    (``df``) or inter blocks ``ab`` and ``b`` and one decoder (``liae``).
+
+    ``forward(x, decoder)``: (B, 3, R, R) ACEScct -> rgb (B, 3, R, R), mask (B, 1, R, R),
+    rendered as ``decoder``'s identity ("performer" or "actor"); the swap is a performer
+    image with ``decoder="actor"``.
     """
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         self.spec = spec
         self.encoder = Encoder(spec)
-        self.inter = Inter(spec, self.encoder.out_channels)
-        self.decoder_performer = FaceDecoder(spec, self.inter.out_channels)
-        self.decoder_actor = FaceDecoder(spec, self.inter.out_channels)
+        if spec.layout == "df":
+            self.inter = Inter(spec, self.encoder.out_channels)
+            self.decoder_performer = FaceDecoder(spec, self.inter.out_channels)
+            self.decoder_actor = FaceDecoder(spec, self.inter.out_channels)
+        else:
+            self.inter_ab = Inter(spec, self.encoder.out_channels)
+            self.inter_b = Inter(spec, self.encoder.out_channels)
+            self.decoder = FaceDecoder(spec, 2 * self.inter_ab.out_channels)
 
     def forward(self, x: Tensor, decoder: Decoder) -> tuple[Tensor, Tensor]:
         check_image(x, self.spec.resolution, "FaceModel input")
-        if decoder == "performer":
-            dec = self.decoder_performer
-        elif decoder == "actor":
-            dec = self.decoder_actor
-        else:
+        if decoder not in ("performer", "actor"):
             raise ConfigError("FaceModel decoder", "'performer' or 'actor'", repr(decoder))
-        return dec(self.inter(self.encoder(x)))
+        features = self.encoder(x)
+        if self.spec.layout == "df":
+            dec = self.decoder_performer if decoder == "performer" else self.decoder_actor
+            return dec(self.inter(features))
+        shared = self.inter_ab(features)
+        own = self.inter_b(features) if decoder == "performer" else shared
+        return self.decoder(torch.cat([own, shared], dim=1))
+
+    def actor_path(self) -> tuple[nn.Module, FaceDecoder]:
+        """The modules after the encoder that render the actor: (code, decoder). Built on
+        demand (not submodules), so the weights are saved once under their own names."""
+        if self.spec.layout == "df":
+            return self.inter, self.decoder_actor
+        return SharedCode(self.inter_ab), self.decoder
 
 
 class PatchDiscriminator(nn.Module):
@@ -274,13 +364,15 @@ def flops_breakdown(spec: ModelSpec) -> dict[str, int]:
     have the same shape), ``discriminator`` (0 when disabled).
     """
     model = FaceModel(spec)
+    code_path, decoder = model.actor_path()
     x = torch.zeros(1, 3, spec.resolution, spec.resolution)
     with torch.no_grad():
         feats = model.encoder(x)
-        code = model.inter(feats)
+        code = code_path(feats)
     enc = _conv_flops(model.encoder, x)
-    inter = _conv_flops(model.inter, feats)
-    dec = _conv_flops(model.decoder_actor, code)
+    # The swap path; LIAE's performer path also runs inter block b (a small block at R/16).
+    inter = _conv_flops(code_path, feats)
+    dec = _conv_flops(decoder, code)
     disc = build_discriminator(spec)
     return {"encoder": enc, "inter": inter, "decoder": dec,
             "discriminator": _conv_flops(disc, x) if disc is not None else 0}
