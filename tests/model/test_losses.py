@@ -17,6 +17,7 @@ from vfx_double.model.losses import (
     LossWeights,
     ReconstructionLoss,
     dssim,
+    ssim_window,
     gan_discriminator_loss,
     gan_generator_loss,
     gan_weight,
@@ -46,7 +47,7 @@ def test_dssim_identity_and_range(dtype: torch.dtype) -> None:
     value = float(dssim(x, y))
     assert 0.0 < value <= 1.0
     assert 0.0 <= float(dssim(x, 1 - x)) <= 1.0
-    assert float(dssim(x, y)) == pytest.approx(float(DSSIMLoss()(x, y)))
+    assert float(dssim(x, y, window=ssim_window(32))) == pytest.approx(float(DSSIMLoss()(x, y)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -210,3 +211,11 @@ def test_reconstruction_loss(dtype: torch.dtype) -> None:
     assert terms["l1"] > plain["l1"]
     same, _ = ReconstructionLoss(weights)(target, target_mask, target, target_mask, lm)
     assert float(same) == pytest.approx(0.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("size, window", [(64, 5), (96, 9), (128, 11), (224, 19)])
+def test_single_scale_window_follows_the_crop(size: int, window: int) -> None:
+    """SAEHD's res / 11.6, odd: below 256 px ms_dssim is dssim with that window."""
+    assert ssim_window(size) == window
+    x, y = _pair((1, 3, size, size), torch.float32, 0.1)
+    assert float(ms_dssim(x, y)) == float(dssim(x, y, window=window))
