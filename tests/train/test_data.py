@@ -277,3 +277,14 @@ def test_colour_jitter_needs_acescct(facesets: tuple[FacesetInfo, FacesetInfo]) 
     with pytest.raises(ConfigError, match="ACEScct"):
         FaceDataset(other, 16, AugmentSpec(colour=0.05), seed=0)
     FaceDataset(other, 16, AugmentSpec(colour=0.0), seed=0)
+
+
+def test_warp_stops_at_warp_stop(tmp_path: Path) -> None:
+    """From ``warp_stop`` on, the input is the target (no random warp); before, it differs."""
+    info = open_faceset(make_faceset(tmp_path / "plate", 1))
+    spec = AugmentSpec(warp=1.0, colour=0.0)
+    batches = PairedBatches(FaceDataset(info, 16, spec, 0), FaceDataset(info, 16, spec, 0),
+                            batch_size=2, seed=5, warp_stop=3)
+    for step, warped in ((2, True), (3, False), (9, False)):
+        side = batches.batch(step)["performer"]
+        assert (not torch.equal(side["rgb"], side["target_rgb"])) is warped, step

@@ -25,3 +25,22 @@ def test_overrides_reach_the_spec() -> None:
 def test_bad_resolution_override_is_refused() -> None:
     with pytest.raises(ConfigError, match="resolution"):
         resolve(Train(resolution=100))
+
+
+def test_learning_rate_warms_up_then_falls_to_lr_end() -> None:
+    preset = PRESETS["cpu-tiny"]
+    total = 1000
+    rates = [preset.learning_rate(step, total) for step in range(total)]
+    assert rates[0] == pytest.approx(preset.lr / preset.warmup_steps)
+    assert max(rates) == pytest.approx(preset.lr)
+    after = rates[preset.warmup_steps:]
+    assert all(a >= b for a, b in zip(after, after[1:]))  # cosine: never rises again
+    assert preset.learning_rate(total, total) == pytest.approx(preset.lr * preset.lr_end)
+    # a pure function of (step, total): a resumed run follows the same curve
+    assert preset.learning_rate(500, total) == rates[500]
+
+
+def test_warp_stops_for_the_last_part_of_the_run() -> None:
+    preset = PRESETS["cpu-tiny"]
+    assert preset.warp_stop(1000) == round(preset.warp_until * 1000)
+    assert 0 < preset.warp_until < 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Self
@@ -233,8 +233,10 @@ class FaceDataset(torch.utils.data.Dataset):
                 pixels = self._cache.setdefault(index, pixels)
         return pixels
 
-    def sample(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
-        """One crop, augmented with ``rng`` when the dataset has an AugmentSpec."""
+    def sample(self, index: int, rng: np.random.Generator, warp: bool = True
+               ) -> dict[str, Any]:
+        """One crop, augmented with ``rng`` when the dataset has an AugmentSpec; ``warp``
+        False leaves the random warp out (the end of a run)."""
         if not 0 <= index < self.info.count:
             raise IndexError(f"crop {index} of a faceset of {self.info.count}")
         pixels = self.pixels(index)
@@ -243,8 +245,9 @@ class FaceDataset(torch.utils.data.Dataset):
         if self.augment is None:
             target_rgb, target_mask = rgb, mask
         else:
+            spec = self.augment if warp else replace(self.augment, warp=0.0)
             rgb, mask, points, target_rgb, target_mask = augment_sample(
-                rgb, mask, points, rng, self.augment)
+                rgb, mask, points, rng, spec)
 
         def chw(a: np.ndarray) -> torch.Tensor:
             a = a[..., None] if a.ndim == 2 else a
@@ -282,11 +285,12 @@ class PairedBatches:
         rank, world_size: this process's place under DDP; ranks draw disjoint slots.
         workers: threads decoding and augmenting ahead (the next ``prefetch`` steps);
             0 works in the caller. Results are identical either way.
+        warp_stop: steps from this one on are drawn without random warp (None: never).
     """
 
     def __init__(self, performer: FaceDataset, actor: FaceDataset, batch_size: int,
                  seed: int, rank: int = 0, world_size: int = 1, workers: int = 0,
-                 prefetch: int = 2) -> None:
+                 prefetch: int = 2, warp_stop: int | None = None) -> None:
         checks = {"batch_size": (batch_size, 1), "seed": (seed, 0), "world_size": (world_size, 1),
                   "workers": (workers, 0), "prefetch": (prefetch, 0), "rank": (rank, 0)}
         for name, (value, low) in checks.items():
@@ -297,6 +301,7 @@ class PairedBatches:
             raise ConfigError("PairedBatches rank", f"0 .. {world_size - 1} (world size "
                               f"{world_size})", repr(rank), "check the torchrun environment")
         self.datasets = (performer, actor)
+        self.warp_stop = warp_stop
         self.batch_size = batch_size
         self.seed = seed
         self.rank = rank
@@ -321,18 +326,20 @@ class PairedBatches:
             raise ConfigError("PairedBatches step", "a whole number >= 0", repr(step))
         return self.rank * self.batch_size + np.arange(self.batch_size)
 
-    def _jobs(self, step: int) -> list[tuple[FaceDataset, int, list[int]]]:
+    def _jobs(self, step: int) -> list[tuple[FaceDataset, int, list[int], bool]]:
         jobs = []
+        warp = self.warp_stop is None or step < self.warp_stop
         for side, dataset in enumerate(self.datasets):
             for slot, index in zip(self._slots(step), self.indices(step, side)):
                 # Keyed by the global slot, not the rank, so a crop's augmentation does not
                 # depend on how many processes share the step.
-                jobs.append((dataset, int(index), [self.seed, int(step), side, int(slot)]))
+                jobs.append((dataset, int(index), [self.seed, int(step), side, int(slot)],
+                             warp))
         return jobs
 
     @staticmethod
-    def _run(dataset: FaceDataset, index: int, key: list[int]) -> dict[str, Any]:
-        return dataset.sample(index, np.random.default_rng(key))
+    def _run(dataset: FaceDataset, index: int, key: list[int], warp: bool) -> dict[str, Any]:
+        return dataset.sample(index, np.random.default_rng(key), warp)
 
     def _submit(self, step: int) -> list[Future]:
         assert self._pool is not None

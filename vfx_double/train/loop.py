@@ -147,9 +147,14 @@ class _null:
         return None
 
 
-def _to(batch: dict[str, dict[str, Tensor]], device: torch.device) -> dict[str, dict[str, Tensor]]:
-    return {side: {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v
-                   for k, v in part.items()} for side, part in batch.items()}
+def _to(batch: dict[str, dict[str, Tensor]], device: torch.device, channels_last: bool = False
+        ) -> dict[str, dict[str, Tensor]]:
+    def move(v: Tensor) -> Tensor:
+        v = v.to(device, non_blocking=True)
+        return v.contiguous(memory_format=torch.channels_last) if channels_last and v.ndim == 4 else v
+
+    return {side: {k: move(v) if isinstance(v, Tensor) else v for k, v in part.items()}
+            for side, part in batch.items()}
 
 
 def _trim_metrics(path: Path, upto: int) -> None:
@@ -166,11 +171,21 @@ def training_loop(run_dir: Path, preset: Preset, steps: int, batches: PairedBatc
                   binding: Binding, *, seed: int, resume: bool, device: torch.device,
                   dist: Dist = Dist(), deterministic: bool = True,
                   progress: ProgressFn | None = None,
-                  preview: Callable[[FaceModel, dict, int], None] | None = None) -> TrainState:
-    """Train until ``steps``; resume from the run's last checkpoint when ``resume``."""
+                  preview: Callable[[FaceModel, dict, int], None] | None = None,
+                  total_steps: int | None = None) -> TrainState:
+    """Train until ``steps``; resume from the run's last checkpoint when ``resume``.
+
+    ``total_steps`` (default ``steps``) is the run's target, which the learning-rate
+    schedule is laid over; a caller that trains in slices (to evaluate between them)
+    passes the whole run's target so every slice follows the same curve."""
+    total = total_steps or steps
     set_determinism(deterministic)
     torch.manual_seed(seed)
     model = FaceModel(preset.spec).to(device)
+    channels_last = preset.channels_last and device.type == "cuda"
+    if channels_last:
+        # Before the optimizer and the checkpoint load: the parameters keep their identity.
+        model.to(memory_format=torch.channels_last)
     disc = PatchDiscriminator(preset.spec).to(device) if preset.spec.disc_dims > 0 else None
     opt_g = torch.optim.Adam(model.parameters(), lr=preset.lr, betas=(0.5, 0.999))
     opt_d = (torch.optim.Adam(disc.parameters(), lr=preset.lr, betas=(0.5, 0.999))
@@ -194,6 +209,8 @@ def training_loop(run_dir: Path, preset: Preset, steps: int, batches: PairedBatc
         ids = [dist.local_rank] if device.type == "cuda" else None
         pair = DDP(pair, device_ids=ids)
         disc_run = DDP(disc, device_ids=ids) if disc is not None else None
+    if preset.compile and device.type == "cuda":
+        pair = torch.compile(pair)  # the DDP-wrapped module, as torch's DDP + compile notes do
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if preset.bf16 and device.type == "cuda" else None)
     metrics = run_dir / "metrics.jsonl"
@@ -204,8 +221,12 @@ def training_loop(run_dir: Path, preset: Preset, steps: int, batches: PairedBatc
     started = time.perf_counter()
     with GracefulStop() as stop:
         while state.step < steps:
+            lr = preset.learning_rate(state.step, total)
+            for opt in optimizers.values():
+                for group in opt.param_groups:
+                    group["lr"] = lr
             batch = _to(with_priority(batches.batch(state.step), preset.losses,
-                                      preset.spec.resolution), device)
+                                      preset.spec.resolution), device, channels_last)
             step_stats = train_step(pair, disc_run, opt_g, opt_d, batch, preset.losses,
                                     state.step, autocast)
             state.step += 1
@@ -225,7 +246,7 @@ def training_loop(run_dir: Path, preset: Preset, steps: int, batches: PairedBatc
             if dist.writer and logging:
                 elapsed = time.perf_counter() - started
                 state.images_per_second = images / elapsed if elapsed else 0.0
-                line = {"step": state.step, "time": round(elapsed, 3),
+                line = {"step": state.step, "time": round(elapsed, 3), "lr": lr,
                         "images_per_second": round(state.images_per_second, 2),
                         **{k: round(v, 6) for k, v in stats.items()}}
                 with open(metrics, "a", encoding="utf-8") as out:

@@ -21,7 +21,6 @@ from ..io import atomic
 from ..progress import stage_progress
 from ..validate import shot_licence
 from ..workarea import WorkArea
-from .augment import AugmentSpec
 from .checkpoint import Binding, latest_checkpoint
 from .data import FaceDataset, PairedBatches, open_faceset
 from .loop import Dist, TrainState, training_loop
@@ -92,14 +91,15 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
                           "a changed config, licence or preset",
                           "start a new run (without --resume) for new settings")
     spec = preset.spec
-    augment = AugmentSpec()
+    augment = preset.augment
     performer = FaceDataset(open_faceset(faceset_dir / "plate"), spec.resolution, augment, seed)
     actor = FaceDataset(open_faceset(faceset_dir / "actor"), spec.resolution, augment, seed + 1)
     colour = ColourConfig.load(resolve_config_uri(cfg.colour.config, cfg.source.parent))
     network = colour.resolve(cfg.colour.network, where=cfg.where("colour", "network"))
     start = _checkpoint_step(run_dir) if resume else 0
     with PairedBatches(performer, actor, preset.batch_size, seed, rank=dist.rank,
-                       world_size=dist.world_size, workers=workers) as batches:
+                       world_size=dist.world_size, workers=workers,
+                       warp_stop=preset.warp_stop(steps)) as batches:
         with stage_progress(bar, max(steps - start, 0), f"train {cfg.shot}") as progress:
             state = training_loop(
                 run_dir, preset, steps, batches, binding, seed=seed, resume=resume,
