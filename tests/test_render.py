@@ -15,7 +15,7 @@ from vfx_double.comp.element import read_element
 from vfx_double.errors import ConfigError, LicenceError
 from vfx_double.io.exr import ExrImage, read_exr, read_header, write_exr
 from vfx_double.model.networks import FaceModel, PatchDiscriminator
-from vfx_double.render import render_shot
+from vfx_double.render import EDGE_FADE, edge_fade, render_shot
 from vfx_double.track.align import TEMPLATE_68, align_matrix
 from vfx_double.track.result import TrackResult
 from vfx_double.train.checkpoint import Binding, save_checkpoint
@@ -144,3 +144,16 @@ def test_checkpoint_from_another_shot_is_refused(shot):
     src.rename(dst)
     with pytest.raises(ConfigError, match="shot"):
         render_shot(shot.config, keyring=shot.keyring)
+
+
+def test_matte_fades_out_before_the_crop_edge() -> None:
+    """The matte reaches 0 at the crop's edge over size / EDGE_FADE pixels, so the comp's
+    feather never meets a matte cut off by the crop (the forehead arc)."""
+    fade = edge_fade(64)
+    band = 64 // EDGE_FADE
+    assert fade.shape == (64, 64) and fade.dtype == np.float32
+    assert fade[0].max() < 0.05 and fade[:, 0].max() < 0.05
+    assert np.all(fade[band:-band, band:-band] == 1.0)
+    row = fade[32, :band + 1]
+    assert np.all(np.diff(row) > 0)  # rises smoothly from the edge
+    assert np.array_equal(fade, fade[::-1, ::-1]) and np.array_equal(fade, fade.T)

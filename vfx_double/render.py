@@ -8,8 +8,8 @@ An element is ``render/vNNN/face.####.exr`` (the plate's frame numbers), half fl
 
 - ``R, G, B``: the actor's face in ACEScg, premultiplied by ``A``;
 - ``A``: coverage of the rendered crop on the plate (1 inside, antialiased edge);
-- ``matte``: the face matte, the model's mask limited to the landmark hull (raw: the comp
-  erodes and feathers it);
+- ``matte``: the face matte, the model's mask limited to the landmark hull and faded to 0
+  over the outer ``1 / EDGE_FADE`` of the crop (raw: the comp erodes and feathers it);
 - data window: the crop's box on the plate only, display window: the plate's;
 - header: the plate->crop matrix and crop size, colourspace, frame, the provenance
   (licence id, model hash, config hash, ``synthetic = 1``).
@@ -32,7 +32,7 @@ import torch
 from . import config as config_mod
 from .audit import AuditLog, hash_file
 from .color import ColourConfig, resolve_config_uri
-from .comp.matte import hull_matte
+from .comp.matte import hull_matte, refine_matte
 from .comp.warp import crop_box, footprint, rescale, sub_box, to_plate
 from .errors import MediaError, TrackingError, WorkAreaError
 from .io.exr import Attribute, ExrImage, write_exr
@@ -54,6 +54,11 @@ PREFIX = "vfx_double/"
 #: masks are: the model's mask decides the edge, the hull only stops stray mask outside it.
 HULL_GROW = 0.06
 FOREHEAD = 0.18
+#: the matte fades to 0 over the outer 1/EDGE_FADE of the crop on each side, as DFL's merger
+#: forces its mask to 0 near the crop edge: the model's pixels there are the least trained,
+#: and a matte still solid where the crop ends was cut off by the crop's own edge, a hard
+#: light arc across the forehead after the comp's feather.
+EDGE_FADE = 16
 #: the faceset crop is made from a plate box on multiples of 8 pixels, grown by this many
 #: pixels for the bicubic and pyramid taps, so a sub-region gives the full frame's samples.
 _SOURCE_MARGIN = 16
@@ -144,7 +149,7 @@ def render_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                "track": track_dir.name, "track_sha256": hash_file(track_dir / "track.json"),
                "plate": str(cfg.plate.path), "plate_colourspace": plate_space,
                "network": network, "working": working, "licence_id": lic.licence_id,
-               "hull_grow": HULL_GROW, "forehead": FOREHEAD}
+               "hull_grow": HULL_GROW, "forehead": FOREHEAD, "edge_fade": EDGE_FADE}
     render_dir, _ = area.version_for("render", options)
     out_seq = FrameSequence(str(render_dir / f"face.{'#' * plate_seq.padding}.exr"))
     report = RenderReport(render_dir, plate_frames)
@@ -178,6 +183,16 @@ def render_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
         extra={"version": render_dir.name, "frames": format_frames(plate_frames),
                "written": len(report.written), "checkpoint": loaded.checkpoint.name})
     return report
+
+
+def edge_fade(size: int) -> np.ndarray:
+    """(size, size) float32 weight: 0 at the crop's edge, rising smoothly (smoothstep) to 1
+    at ``size / EDGE_FADE`` pixels inside, 1 beyond."""
+    band = size / EDGE_FADE
+    centre = np.arange(size, dtype=np.float64) + 0.5
+    t = np.clip(np.minimum(centre, size - centre) / band, 0.0, 1.0)
+    ramp = t * t * (3.0 - 2.0 * t)
+    return np.outer(ramp, ramp).astype(np.float32)
 
 
 class _Renderer:
@@ -246,10 +261,13 @@ class _Renderer:
         colour = to_plate(rgb, matrix, box)
         encoded = np.ascontiguousarray(colour, np.float32)
         linear = self.colour.convert(encoded, self.network, self.working)
-        matte = to_plate(mask, matrix, box, cubic=False)[:, :, 0]
+        faded = mask * edge_fade(self.resolution)[:, :, None]
+        matte = to_plate(faded, matrix, box, cubic=False)[:, :, 0]
         points = self.track.points[i]
         face = float(np.sqrt(np.ptp(points[:, 0]) * np.ptp(points[:, 1])))
-        hull = hull_matte(points, box, grow=HULL_GROW * face, forehead=FOREHEAD)
+        hull = hull_matte(points, box, grow=max(HULL_GROW, 0.0) * face, forehead=FOREHEAD)
+        if HULL_GROW < 0:
+            hull = refine_matte(hull, -HULL_GROW * face, 0.0)
         matte = np.clip(matte, 0.0, 1.0) * hull * cover
         pixels = np.concatenate([linear * cover[:, :, None], cover[:, :, None],
                                  matte[:, :, None]], axis=2)
