@@ -110,18 +110,18 @@ def comp_frame(plate: ExrImage, element: Element, look: Look, spaces: Spaces,
     face = element_colour(element, work)
     if stats is not None:
         face = colour_match.apply(look.colour_match, face, stats)
-    noise = (grain.synthesise(grain_model, box[3:1:-1], seed) if grain_model is not None
-             else None)
     if t is not None:
         inner = sub_box(work, box)
         cover = place(element.alpha, element.box, work)
         face = detail.recover(colour_match.encode(face), colour_match.encode(plate_lin),
                               cover, t)[inner]
-        if noise is not None:
-            face = face + detail.grain_band(noise, t)
+        if grain_model is not None:
+            canvas = grain.synthesise(grain_model, detail.fft_shape(face.shape[:2]), seed)
+            face += detail.grain_band(canvas, t)[:box[3], :box[2]]
         face = colour_match.decode(face)
         plate_lin = plate_lin[inner]
-    elif noise is not None:
+    elif grain_model is not None:
+        noise = grain.synthesise(grain_model, face.shape[:2], seed)
         face = colour_match.decode(colour_match.encode(face) + noise)
     ys, xs = sub_box(plate.data_window, box)
     m = matte[:, :, None]

@@ -134,10 +134,9 @@ def margin(t: float) -> int:
 
 
 def response(t: float, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W // 2 + 1) float64 ``G`` at the frequencies of ``np.fft.rfft2`` of an
-    (H, W) image."""
+    """(H, W) float64 ``G`` at the frequencies of the DFT of an (H, W) image."""
     wy = 2.0 * np.pi * np.fft.fftfreq(shape[0])[:, None]
-    wx = 2.0 * np.pi * np.fft.rfftfreq(shape[1])[None, :]
+    wx = 2.0 * np.pi * np.fft.fftfreq(shape[1])[None, :]
     return np.exp(t * (np.cos(wy) + np.cos(wx) - 2.0))
 
 
@@ -156,14 +155,25 @@ def recover(face: np.ndarray, plate: np.ndarray, cover: np.ndarray, t: float) ->
         (H, W, 3) float32. The region's edges are reflected: pass a region grown by
         :func:`margin` and keep its inside, where the result is exact.
     """
-    w = np.clip(cover, 0.0, 1.0)[:, :, None].astype(np.float32)
-    stack = np.concatenate([face * w, w, plate], axis=2).astype(np.float32)
+    h, w = cover.shape
+    stack = np.empty((h, w, 7), np.float32)
+    stack[..., 3] = np.clip(cover, 0.0, 1.0)
+    np.multiply(face, stack[..., 3:4], out=stack[..., :3])
+    stack[..., 4:] = plate
     k = kernel(t)
     low = cv2.sepFilter2D(stack, -1, k, k, borderType=cv2.BORDER_REFLECT_101)
     weight = low[..., 3:4]
-    face_low = np.where(weight > _MIN_COVER, low[..., :3] / np.maximum(weight, _MIN_COVER),
-                        face)
-    return (face_low + (plate - low[..., 4:])).astype(np.float32)
+    out = low[..., :3] / np.maximum(weight, np.float32(_MIN_COVER))
+    np.copyto(out, face, where=weight <= _MIN_COVER)
+    out += plate
+    out -= low[..., 4:]
+    return out
+
+
+def fft_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """The smallest (H, W) at least ``shape`` whose sides have no prime factor over 5:
+    the DFT is about twice as slow on a prime side (a face box 347 pixels high)."""
+    return cv2.getOptimalDFTSize(int(shape[0])), cv2.getOptimalDFTSize(int(shape[1]))
 
 
 def grain_band(noise: np.ndarray, t: float) -> np.ndarray:
@@ -171,10 +181,15 @@ def grain_band(noise: np.ndarray, t: float) -> np.ndarray:
     grain's power the plate's own grain does not bring (module docstring, Grain).
 
     The filter is applied through the DFT; grain is stationary, so the wrap at the edges
-    leaves its statistics as they were.
+    leaves its statistics as they were. Pass noise of :func:`fft_shape` and cut it after.
     """
     arr = np.asarray(noise, np.float32)
     g = response(t, arr.shape[:2])
-    h = np.sqrt(np.maximum(1.0 - (1.0 - g) ** 2, 0.0))[:, :, None]
-    out = np.fft.irfft2(np.fft.rfft2(arr, axes=(0, 1)) * h, s=arr.shape[:2], axes=(0, 1))
-    return out.astype(np.float32)
+    h = np.sqrt(np.maximum(1.0 - (1.0 - g) ** 2, 0.0)).astype(np.float32)[:, :, None]
+    out = np.empty_like(arr)
+    # OpenCV's float32 DFT, one channel at a time: about twice as fast as numpy's here.
+    for c in range(arr.shape[2]):
+        spectrum = cv2.dft(np.ascontiguousarray(arr[..., c]), flags=cv2.DFT_COMPLEX_OUTPUT)
+        spectrum *= h
+        out[..., c] = cv2.idft(spectrum, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+    return out
