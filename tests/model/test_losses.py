@@ -17,6 +17,7 @@ from vfx_double.model.losses import (
     LossWeights,
     ReconstructionLoss,
     dssim,
+    feather_mask,
     ssim_window,
     gan_discriminator_loss,
     gan_generator_loss,
@@ -204,13 +205,14 @@ def test_reconstruction_loss(dtype: torch.dtype) -> None:
     lm = torch.cat([_landmarks(), _landmarks()]).to(dtype)
     weights = LossWeights()
     total, terms = reconstruction_loss(pred, target_mask, target, target_mask, lm, weights)
-    assert set(terms) == {"dssim", "l1", "mask"} and terms["mask"] == 0.0
-    assert float(total) == pytest.approx(10 * terms["dssim"] + 10 * terms["l1"], rel=1e-5)
+    assert set(terms) == {"dssim", "l1", "mask", "background"} and terms["mask"] == 0.0
+    assert float(total) == pytest.approx(10 * terms["dssim"] + 10 * terms["l1"]
+                                         + terms["background"], rel=1e-5)
     # priority weights raise the L1 term above the unweighted one
     _, plain = reconstruction_loss(pred, target_mask, target, target_mask, None, weights)
     assert terms["l1"] > plain["l1"]
     same, _ = ReconstructionLoss(weights)(target, target_mask, target, target_mask, lm)
-    assert float(same) == pytest.approx(0.0, abs=1e-5)
+    assert float(same) == pytest.approx(0.0, abs=1e-4)  # float32 SSIM of equal images
 
 
 @pytest.mark.parametrize("size, window", [(64, 5), (96, 9), (128, 11), (224, 19)])
@@ -219,3 +221,28 @@ def test_single_scale_window_follows_the_crop(size: int, window: int) -> None:
     assert ssim_window(size) == window
     x, y = _pair((1, 3, size, size), torch.float32, 0.1)
     assert float(ms_dssim(x, y)) == float(dssim(x, y, window=window))
+
+
+def test_feathered_loss_mask_trains_the_rim() -> None:
+    """SAEHD's loss mask: solid inside the face up to its edge, fading to 0 over a few
+    pixels past it, never above 1."""
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 16:48, 16:48] = 1.0
+    out = feather_mask(mask)
+    assert float(out.max()) == 1.0 and float(out.min()) >= 0.0
+    assert torch.all(out[..., 17:47, 17:47] == 1.0)
+    row = out[0, 0, 32]
+    assert 0.2 < float(row[15]) < 1.0 and 0.0 < float(row[13]) < float(row[15])
+    assert float(row[8]) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_background_term_sees_only_outside_the_face() -> None:
+    target, pred = _pair((1, 3, 64, 64), torch.float32, 0.1)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 16:48, 16:48] = 1.0
+    inside_wrong = target.clone()
+    inside_wrong[..., 24:40, 24:40] += 0.3
+    _, terms = reconstruction_loss(inside_wrong, mask, target, mask, None, LossWeights())
+    assert terms["background"] == 0.0 and terms["l1"] > 0.0
+    _, terms = reconstruction_loss(pred, mask, target, mask, None, LossWeights())
+    assert terms["background"] > 0.0

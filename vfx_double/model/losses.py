@@ -11,6 +11,7 @@ data_range=1)``; ACEScct values are treated as data range 1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -286,9 +287,17 @@ class LossWeights:
     gan_start: int = 0
     gan_full: int = 1000
     gan_kind: str = "hinge"
+    #: L1 on the crop outside the (feathered) face, so the model's pixels just past the
+    #: face, where the comp's soft matte edge reads them, look like the input's and not
+    #: like whatever an untrained region drifts to (coloured stripes, dark fill)
+    background: float = 1.0
+    #: train the face terms on the target mask feathered past the face as SAEHD does
+    #: (:func:`feather_mask`) instead of the hard hull
+    feather: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("dssim", "l1", "mask", "eyes", "mouth", "gan", "gan_start", "gan_full"):
+        for name in ("dssim", "l1", "mask", "eyes", "mouth", "gan", "gan_start", "gan_full",
+                     "background"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"LossWeights.{name}", "a value >= 0", repr(getattr(self, name)))
         if self.gan_full < self.gan_start:
@@ -297,10 +306,28 @@ class LossWeights:
         _check_kind(self.gan_kind, "LossWeights.gan_kind")
 
 
+def feather_mask(mask: Tensor) -> Tensor:
+    """SAEHD's loss mask: (B, 1, R, R) blurred with sigma ``max(1, R / 32)``, clipped at 0.5
+    and doubled, so it is 1 inside the face up to its edge and fades out over about two
+    sigmas past it: the face's rim, which the comp's feathered matte shows, is trained."""
+    r = mask.shape[-1]
+    sigma = max(1.0, r / 32)
+    radius = math.ceil(3 * sigma)
+    x = torch.arange(-radius, radius + 1, dtype=mask.dtype, device=mask.device)
+    g = torch.exp(-(x ** 2) / (2 * sigma ** 2))
+    g = (g / g.sum()).reshape(1, 1, 1, -1)
+    out = F.pad(mask, (radius, radius, 0, 0), mode="replicate")
+    out = F.conv2d(out, g)
+    out = F.pad(out, (0, 0, radius, radius), mode="replicate")
+    out = F.conv2d(out, g.transpose(-1, -2))
+    return out.clamp(0.0, 0.5) * 2.0
+
+
 def reconstruction_terms(pred_rgb: Tensor, pred_mask: Tensor, target_rgb: Tensor,
                          target_mask: Tensor, landmarks: Tensor | None, weights: LossWeights,
                          priority: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-    """Weighted DSSIM + priority-weighted L1 inside the target mask, plus mask MSE.
+    """Weighted DSSIM + priority-weighted L1 inside the target mask (feathered, see
+    :func:`feather_mask`, when ``weights.feather``), L1 outside it, plus mask MSE.
 
     Args:
         pred_rgb, target_rgb: (B, 3, R, R) ACEScct.
@@ -319,13 +346,17 @@ def reconstruction_terms(pred_rgb: Tensor, pred_mask: Tensor, target_rgb: Tensor
         prio = priority_map(landmarks, target_rgb.shape[-1], weights.eyes, weights.mouth)
     if prio is not None:
         prio = prio.to(pred_rgb.dtype)
+    face = feather_mask(target_mask) if weights.feather else target_mask
     terms = {
-        "dssim": ms_dssim(pred_rgb, target_rgb, target_mask),
-        "l1": masked_l1(pred_rgb, target_rgb, target_mask, prio),
+        "dssim": ms_dssim(pred_rgb, target_rgb, face),
+        "l1": masked_l1(pred_rgb, target_rgb, face, prio),
         "mask": mask_loss(pred_mask, target_mask),
     }
     total = (weights.dssim * terms["dssim"] + weights.l1 * terms["l1"]
              + weights.mask * terms["mask"])
+    if weights.background > 0:
+        terms["background"] = masked_l1(pred_rgb, target_rgb, 1.0 - face)
+        total = total + weights.background * terms["background"]
     return total, {k: v.detach() for k, v in terms.items()}
 
 
