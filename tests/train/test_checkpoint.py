@@ -26,6 +26,7 @@ from vfx_double.train.checkpoint import (
     GracefulStop,
     latest_checkpoint,
     load_checkpoint,
+    load_weights,
     save_checkpoint,
 )
 from vfx_double.train.rng import capture_rng, restore_rng
@@ -386,3 +387,21 @@ def test_no_unsafe_loading_in_source() -> None:
         # "safetensors.torch.load_file" is the safe reader; torch's own loader must not appear.
         assert not re.search(r"(?<![\w.])torch\.load\b", source), module
         assert "pickle" not in source, module
+
+
+def test_checkpoint_bound_to_an_older_model_spec_still_loads(tmp_path: Path) -> None:
+    """Weights trained under ModelSpec.1 (before layouts and padding) are DF with zero
+    padding: render asks for that architecture in today's schema and gets them."""
+    from vfx_double.model.networks import FaceModel, ModelSpec
+
+    old = {"schema": "ModelSpec.1", "resolution": 64, "encoder_dims": 4, "inter_dims": 16,
+           "decoder_dims": 4, "disc_dims": 0}
+    spec = ModelSpec.from_dict(old)
+    model = FaceModel(spec)
+    binding = Binding("SHOW", "sh010", "L-1", "cfg", old)
+    save_checkpoint(tmp_path, 5, {"model": model}, {"generator": torch.optim.Adam(
+        model.parameters())}, binding, {})
+    folder = latest_checkpoint(tmp_path)
+    state = load_weights(folder, {"model": FaceModel(spec)},
+                         {"architecture": spec.to_dict(), "licence_id": "L-1"})
+    assert state["step"] == 5

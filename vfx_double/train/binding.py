@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, WorkAreaError
+from ..model.networks import ModelSpec
 from ..records import canonical_json, parse_json
 
 # What a mismatch in each bound field means to the person resuming.
@@ -25,6 +26,15 @@ HINTS = {
 def plain(value: Any) -> Any:
     """The JSON form of a value (tuples become lists), so bindings compare as stored."""
     return parse_json(canonical_json(value), "binding", ConfigError)
+
+
+def current_architecture(value: Any) -> Any:
+    """A ModelSpec dict in today's schema (an older one upgraded: ModelSpec.1 is DF with
+    zero padding), so a checkpoint trained before a schema change still matches the
+    architecture it really has; anything else as it is."""
+    if isinstance(value, dict) and str(value.get("schema", "")).startswith("ModelSpec."):
+        return ModelSpec.from_dict(value).to_dict()
+    return value
 
 
 def shown(value: Any) -> str:
@@ -57,7 +67,9 @@ class Binding:
     FIELDS = ("show", "shot", "licence_id", "config_hash", "architecture")
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: plain(getattr(self, name)) for name in self.FIELDS}
+        out = {name: plain(getattr(self, name)) for name in self.FIELDS}
+        out["architecture"] = current_architecture(out["architecture"])
+        return out
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Binding:
