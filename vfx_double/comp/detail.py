@@ -14,32 +14,37 @@ texture is relative, the same at any exposure)::
 one low-pass ``G`` for both, so the plate's share of the result at frequency ``w`` is
 ``1 - G(w)`` and the model's is ``G(w)``.
 
-The cut-off. The model is trusted up to its own resolution: everywhere inside its band
-the plate's share is at most ``eps`` (:data:`PLATE_AT_MODEL_LIMIT`, 5%); the model's
-grid is turned on the plate, so its band is taken as the disc ``|w| <= w_m``.
+The cut-off. The model is trusted below its own resolution and the plate above it: at
+the edge of the model's band the two cross over, the plate's share there is ``eps``
+(:data:`PLATE_AT_MODEL_LIMIT`, one half); the model's grid is turned on the plate, so its
+band is taken as the disc ``|w| <= w_m``. A stricter split (first tried: 5% at the band
+edge) keeps the model's pixels up to about 3.7 ``w_m``, far past what a model holds: on
+lp_d3 (cpu-tiny, s about 6.5) it brought the face's fine detail from 0.19 of the plate's
+only to 0.27, where the crossover at the band edge brings 0.81 (benchmarks/RESULTS.md).
 
 - A continuous Gaussian of sigma ``a`` has ``G(f) = exp(-2 pi^2 a^2 f^2)``;
-  ``1 - G(0.5 / s) = eps`` gives ``a = s * sqrt(-2 ln(1 - eps)) / pi``, about ``0.10 s``
-  plate pixels.
-- At those sizes (0.1-2 px) a sampled Gaussian is no Gaussian (at ``a = 0.4`` its taps are
-  almost a delta: 0.82 at Nyquist where the Gaussian has 0.44), so the filter is the
-  discrete Gaussian of the pixel grid (Lindeberg's: taps ``exp(-t) I_n(t)``, positive, so
-  no ringing at edges), whose response is exactly
-  ``G(wx, wy) = exp(t (cos wx + cos wy - 2))``.
+  ``1 - G(0.5 / s) = eps`` gives ``a = s * sqrt(-2 ln(1 - eps)) / pi``, about ``0.37 s``
+  plate pixels at ``eps = 1/2``.
+- At small sizes a sampled Gaussian is no Gaussian (at ``a = 0.4`` its taps are almost a
+  delta: 0.82 at Nyquist where the Gaussian has 0.44), so the filter is the discrete
+  Gaussian of the pixel grid (Lindeberg's: taps ``exp(-t) I_n(t)``, positive, so no
+  ringing at edges), whose response is exactly ``G(wx, wy) = exp(t (cos wx + cos wy - 2))``.
 - Over a circle of radius ``w`` that exponent is largest on the diagonal
   (``1 - cos(sqrt(x))`` is concave in ``x``), so (:func:`spread`)::
 
       t = -ln(1 - eps) / (2 (1 - cos(min(w_m / sqrt(2), pi))))
 
   puts the plate's share at exactly ``eps`` on the diagonal at the band's edge and below
-  it everywhere else inside the band (about ``eps * (w / w_m)^2``: 1.3% at half the
-  band); for large ``s``, ``t`` tends to the continuous ``a^2``.
+  it everywhere else inside the band (16% at half the band, 4% at a quarter: an identity
+  feature 4 model pixels wide keeps 96% of its contrast); for large ``s``, ``t`` tends to
+  the continuous ``a^2``.
+- ``eps`` rises from 0 at ``s = 1`` to one half at ``s = 2`` (:func:`edge_share`): at
+  ``s = 1`` the model's band is the plate's and nothing is carried, so ``auto``, which
+  turns the separation on for ``s > 1``, does not pop when a face crosses that size.
 
-The price of the Gaussian's gentle roll-off (and its lack of halos): the plate's share
-is 50% only at about 3.7 ``w_m`` (more at small ``s``), so little comes through unless a
-model pixel spans several plate pixels. At the plate's Nyquist, along an axis: s = 2: 9%,
-s = 4: 29%, s = 5.5 (the demo's cpu-tiny): 47%, s = 8: 74%. ``auto`` turns it on for
-``s > 1``; at ``s = 1`` the plate's share is at most 6% anywhere, so the switch does not pop.
+The price of the Gaussian's gentle roll-off (and its lack of halos): past the band edge
+the plate's share climbs gradually. At the plate's Nyquist, along an axis: s = 2: 71%,
+s = 4 and more: 99%.
 
 Grain. With detail on, the plate's real grain comes through at share ``1 - G``. Adding
 the synthetic grain as it is would double the grain where that share is high; leaving it
@@ -67,8 +72,9 @@ import numpy as np
 from ..errors import ConfigError, MediaError
 
 MODES = ("auto", "on", "off")
-#: the plate's largest share of the comp at any frequency inside the model's band.
-PLATE_AT_MODEL_LIMIT = 0.05
+#: the plate's share of the comp at the edge of the model's band (the crossover), for a
+#: model pixel of 2 plate pixels or more (:func:`edge_share`)
+PLATE_AT_MODEL_LIMIT = 0.5
 #: a face pixel whose low-passed coverage is below this keeps its own colour (it is
 #: outside the element's coverage, where the matte is 0 anyway).
 _MIN_COVER = 1e-3
@@ -84,11 +90,17 @@ def model_pixel(matrix: np.ndarray, crop_size: int, resolution: int) -> float:
     return (crop_size / resolution) / scale
 
 
+def edge_share(s: float) -> float:
+    """The plate's share at the model's band edge: 0 at ``s <= 1``, rising linearly to
+    :data:`PLATE_AT_MODEL_LIMIT` at ``s = 2``."""
+    return PLATE_AT_MODEL_LIMIT * min(max(s - 1.0, 0.0), 1.0)
+
+
 def spread(s: float) -> float:
     """The discrete Gaussian's variance ``t`` (pixels^2) for ``s`` plate pixels per model
-    pixel (the module docstring derives it)."""
+    pixel (the module docstring derives it); 0 (no low-pass) for ``s <= 1``."""
     edge = min(math.pi / s / math.sqrt(2.0), math.pi)
-    return -math.log1p(-PLATE_AT_MODEL_LIMIT) / (2.0 * (1.0 - math.cos(edge)))
+    return -math.log1p(-edge_share(s)) / (2.0 * (1.0 - math.cos(edge)))
 
 
 def frame_spread(mode: str, s: float | None, where: str) -> float | None:
