@@ -174,3 +174,17 @@ def test_tiny_model_overfits_one_batch() -> None:
         loss_fn().backward()
         opt.step()
     assert float(loss_fn().detach()) < first / 5
+
+
+@pytest.mark.parametrize("bottleneck", [32, 16])
+def test_bottleneck_sets_the_code_grid(bottleneck: int) -> None:
+    spec = ModelSpec(**SMALL, bottleneck=bottleneck)
+    model = FaceModel(spec)
+    x = torch.rand(1, 3, 64, 64)
+    grids = []
+    hook = model.inter.blocks[2].register_forward_hook(lambda m, i, o: grids.append(o.shape[-1]))
+    model(x, "actor")
+    hook.remove()
+    assert grids == [64 // bottleneck]
+    with pytest.raises(ConfigError, match="bottleneck"):
+        ModelSpec(bottleneck=8)

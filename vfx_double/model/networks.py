@@ -51,9 +51,10 @@ MIN_RESOLUTION = 64
 MAX_RESOLUTION = 1024
 SCHEMA = "ModelSpec.2"
 #: ModelSpec.1 (before layouts and padding) meant exactly this.
-_SPEC_1 = {"layout": "df", "padding": "zeros"}
+_SPEC_1 = {"layout": "df", "padding": "zeros", "bottleneck": 32}
 LAYOUTS = ("df", "liae")
 PADDINGS = ("zeros", "reflect")
+BOTTLENECKS = (32, 16)
 
 Decoder = Literal["performer", "actor"]
 
@@ -70,6 +71,8 @@ class ModelSpec:
         disc_dims: base width of the patch discriminator; 0 disables it.
         layout: ``df`` or ``liae`` (see the module docstring).
         padding: how the generator's convs pad, ``reflect`` or ``zeros``.
+        bottleneck: the code's grid is ``R / bottleneck`` pixels on a side: 32 (SAEHD's
+            squeeze) or 16, four times the code for the same widths.
     """
 
     resolution: int = 64
@@ -79,6 +82,7 @@ class ModelSpec:
     disc_dims: int = 16
     layout: str = "df"
     padding: str = "reflect"
+    bottleneck: int = 32
 
     def __post_init__(self) -> None:
         r = self.resolution
@@ -95,7 +99,8 @@ class ModelSpec:
             low = 0 if name == "disc_dims" else 1
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"ModelSpec.{name}", f"an integer >= {low}", repr(value))
-        for name, choices in (("layout", LAYOUTS), ("padding", PADDINGS)):
+        for name, choices in (("layout", LAYOUTS), ("padding", PADDINGS),
+                              ("bottleneck", BOTTLENECKS)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"ModelSpec.{name}", f"one of {list(choices)}",
                                   repr(getattr(self, name)))
@@ -198,16 +203,17 @@ class Encoder(nn.Module):
 
 
 class Inter(nn.Module):
-    """Bottleneck: (B, 8e, R/16, R/16) -> code at R/32 -> (B, inter, R/8, R/8)."""
+    """Bottleneck: (B, 8e, R/16, R/16) -> code at R/bottleneck -> (B, inter, R/8, R/8)."""
 
     def __init__(self, spec: ModelSpec, in_channels: int) -> None:
         super().__init__()
         i, pad = spec.inter_dims, spec.padding
         self.out_channels = i
+        squeeze = spec.bottleneck == 32
+        ups = [Upscale(i, i, pad) for _ in range(2 if squeeze else 1)]
         self.blocks = nn.Sequential(
-            _conv(in_channels, i, 3, 2, pad), _lrelu(),
-            nn.Conv2d(i, i, 1), _lrelu(),
-            Upscale(i, i, pad), Upscale(i, i, pad),
+            _conv(in_channels, i, 3, 2 if squeeze else 1, pad), _lrelu(),
+            nn.Conv2d(i, i, 1), _lrelu(), *ups,
         )
 
     def forward(self, x: Tensor) -> Tensor:
