@@ -23,11 +23,13 @@ def passed(s: float, frequency: float, angle: float, size: int = 160) -> float:
     ``angle``) that reaches the result over a flat face, measured on the region's inside."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     phase = 2 * math.pi * frequency * (xx * math.cos(angle) + yy * math.sin(angle))
-    amplitude = 0.05
+    # Under the agreement gate's dead zone: face and plate agree, all of the detail counts.
+    amplitude = 0.01
     plate = (0.4 + amplitude * np.sin(phase + 0.3))[:, :, None].repeat(3, axis=2)
-    face = np.full_like(plate, 0.5)
-    out = detail.recover(face.astype(np.float32), plate.astype(np.float32),
-                         np.ones((size, size), np.float32), detail.spread(s))
+    face = np.full_like(plate, 0.4)
+    out, gate = detail.recover(face.astype(np.float32), plate.astype(np.float32),
+                               np.ones((size, size), np.float32), detail.spread(s))
+    assert gate.min() == 1.0
     cut = slice(24, size - 24)
     basis = np.stack([np.sin(phase[cut, cut]).ravel(), np.cos(phase[cut, cut]).ravel(),
                       np.ones(phase[cut, cut].size)], axis=1)
@@ -99,7 +101,7 @@ def test_face_is_low_passed_under_its_coverage_only() -> None:
     cover = np.zeros((40, 40), np.float32)
     cover[:, :20] = 1.0
     plate = np.full((40, 40, 3), 0.3, np.float32)
-    out = detail.recover(face, plate, cover, detail.spread(8.0))
+    out = detail.recover(face, plate, cover, detail.spread(8.0)).face
     np.testing.assert_allclose(out[:, :20], 0.5, atol=1e-6)
 
 
@@ -109,7 +111,8 @@ def test_frame_spread_auto_on_above_one_model_pixel_per_plate_pixel() -> None:
     assert detail.frame_spread("auto", 0.5, where) is None
     assert detail.frame_spread("auto", 1.01, where) == detail.spread(1.01)
     assert detail.frame_spread("auto", None, where) is None
-    assert detail.frame_spread("on", 0.5, where) == detail.spread(0.5)
+    assert detail.frame_spread("on", 0.5, where) is None  # nothing above the model's band
+    assert detail.frame_spread("on", 3.0, where) == detail.spread(3.0)
     assert detail.frame_spread("off", 8.0, where) is None
     with pytest.raises(MediaError, match=r"frame 1001.*resolution.*comp.detail"):
         detail.frame_spread("on", None, where)
@@ -128,10 +131,10 @@ def test_grain_keeps_the_plates_level_with_detail_on() -> None:
     t = detail.spread(s)
     plate_grain = grain.synthesise(model, (size, size), seed=1)
     plate = 0.45 + plate_grain
-    face = np.full_like(plate, 0.5)
+    face = np.full_like(plate, 0.45)
     cover = np.ones((size, size), np.float32)
     synthetic = grain.synthesise(model, (size, size), seed=2)
-    base = detail.recover(face, plate, cover, t)
+    base = detail.recover(face, plate, cover, t).face
     inside = (slice(16, -16), slice(16, -16))
 
     def level(image: np.ndarray) -> np.ndarray:
@@ -148,3 +151,24 @@ def test_grain_band_is_the_whole_grain_when_detail_passes_nothing() -> None:
                              (64, 48), seed=3)
     band = detail.grain_band(noise, detail.spread(0.05))
     np.testing.assert_allclose(band, noise, atol=1e-4)
+
+
+def test_no_ghost_where_the_model_renders_another_feature() -> None:
+    """The plate opens a dark mouth (its edge is fine detail) where the model renders closed
+    lips: the plate's edge must not be drawn over the lips. Where they agree, it is kept."""
+    size, s = 96, 6.0
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    texture = 0.01 * np.sin(xx * 2.5) * np.sin(yy * 2.2)  # fine, far above the model's band
+    mouth = ((xx - 48) ** 2 + (yy - 48) ** 2) < 14 ** 2
+    plate = np.where(mouth, 0.15, 0.45).astype(np.float32) + texture
+    plate = plate[:, :, None].repeat(3, axis=2)
+    face = np.full_like(plate, 0.45)
+    out, gate = detail.recover(face, plate, np.ones((size, size), np.float32),
+                               detail.spread(s))
+    ring = (np.abs(np.hypot(xx - 48, yy - 48) - 14) < 2)
+    far = np.hypot(xx - 48, yy - 48) > 36
+    assert gate[ring].max() < 0.2 and gate[far].min() > 0.99
+    # no dark outline of the plate's mouth on the lips: within 0.01 of the face's level
+    assert np.abs(out[ring] - 0.45).max() < 0.02
+    # away from the mouth the plate's texture comes through
+    assert np.corrcoef(out[far][:, 0], plate[far][:, 0])[0, 1] > 0.8

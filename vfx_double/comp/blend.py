@@ -113,11 +113,14 @@ def comp_frame(plate: ExrImage, element: Element, look: Look, spaces: Spaces,
     if t is not None:
         inner = sub_box(work, box)
         cover = place(element.alpha, element.box, work)
-        face = detail.recover(colour_match.encode(face), colour_match.encode(plate_lin),
-                              cover, t)[inner]
+        separated = detail.recover(colour_match.encode(face), colour_match.encode(plate_lin),
+                                   cover, t)
+        face, gate = separated.face[inner], separated.gate[inner]
         if grain_model is not None:
             canvas = grain.synthesise(grain_model, detail.fft_shape(face.shape[:2]), seed)
-            face += detail.grain_band(canvas, t)[:box[3], :box[2]]
+            noise = canvas[:box[3], :box[2]]
+            band = detail.grain_band(canvas, t)[:box[3], :box[2]]
+            face += band + (1.0 - gate)[:, :, None] * (noise - band)
         face = colour_match.decode(face)
         plate_lin = plate_lin[inner]
     elif grain_model is not None:

@@ -51,7 +51,14 @@ the synthetic grain as it is would double the grain where that share is high; le
 out would leave a near-grainless face where ``s`` is small; low-passing it by ``G`` would
 lose up to half the grain's power where both shares are near 0.5. So the synthetic grain
 is filtered by ``H = sqrt(1 - (1 - G)^2)`` (:func:`grain_band`): independent grains add
-in power, ``(1 - G)^2 + H^2 = 1``, and the face's grain has the plate's spectrum.
+in power, ``(1 - G)^2 + H^2 = 1``, and the face's grain has the plate's spectrum. Where the
+gate drops the plate's detail (below), the synthetic grain goes back towards whole in the
+same proportion, so a gated patch is not grainless.
+
+The gate. The plate's detail is kept only where face and plate agree at the model's
+resolution (:func:`agreement`): where the model renders another feature there (a closed
+mouth on a plate that opens it, the actor's brow over the performer's), the plate's edges
+would draw a ghost of its own feature over the model's, a double mouth.
 
 Limitation: the high band is the plate's at the same plate pixel. That is right where
 the plate's face is the rendered face (same identity) and roughly right in a swap,
@@ -65,6 +72,7 @@ model renders stays the actor's; the detail above it is the performer's skin.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -75,6 +83,12 @@ MODES = ("auto", "on", "off")
 #: the plate's share of the comp at the edge of the model's band (the crossover), for a
 #: model pixel of 2 plate pixels or more (:func:`edge_share`)
 PLATE_AT_MODEL_LIMIT = 0.5
+#: face and plate agree (the plate's detail is kept whole) within this much, ACEScct, at
+#: the model's resolution; past it the detail fades as a Gaussian of AGREE_WIDTH
+#: (:func:`agreement`): skin shading and a grade's residue stay under 0.02, an open mouth
+#: against closed lips is 0.2 and more
+AGREE_DEAD = 0.02
+AGREE_WIDTH = 0.08
 #: a face pixel whose low-passed coverage is below this keeps its own colour (it is
 #: outside the element's coverage, where the matte is 0 anyway).
 _MIN_COVER = 1e-3
@@ -108,7 +122,8 @@ def frame_spread(mode: str, s: float | None, where: str) -> float | None:
 
     ``off``: None. ``auto``: on when ``s > 1`` (the model's resolution is below the
     face's size on the plate); an element that does not say its model resolution stays
-    off. ``on``: always, and such an element is refused.
+    off. ``on``: always, and such an element is refused; at ``s <= 1`` there is nothing
+    above the model's band to carry, so it is None there too.
 
     Raises:
         ConfigError: ``mode`` is not one of :data:`MODES`.
@@ -122,7 +137,8 @@ def frame_spread(mode: str, s: float | None, where: str) -> float | None:
         raise MediaError(where, "an element that says its model's resolution "
                          "(vfx_double/matrix, cropSize and resolution)", "none of them",
                          "re-render this frame, or set comp.detail to auto or off")
-    return spread(s)
+    t = spread(s)
+    return t if t > 0 else None  # s <= 1: the model's band is the plate's, nothing to carry
 
 
 def kernel(t: float) -> np.ndarray:
@@ -152,8 +168,31 @@ def response(t: float, shape: tuple[int, int]) -> np.ndarray:
     return np.exp(t * (np.cos(wy) + np.cos(wx) - 2.0))
 
 
-def recover(face: np.ndarray, plate: np.ndarray, cover: np.ndarray, t: float) -> np.ndarray:
-    """``lowpass(face) + plate - lowpass(plate)`` over a region, all ACEScct.
+class Separated(NamedTuple):
+    """What :func:`recover` returns: the face with the plate's detail, and where it was
+    kept (1) or dropped because face and plate disagree (0), both over the region."""
+
+    face: np.ndarray  # (H, W, 3) float32 ACEScct
+    gate: np.ndarray  # (H, W) float32 in [0, 1]
+
+
+def agreement(face_low: np.ndarray, plate_low: np.ndarray) -> np.ndarray:
+    """(H, W) float32 weight of the plate's detail: 1 where the two low-passed images agree
+    within :data:`AGREE_DEAD` (any channel, ACEScct), falling as a Gaussian of
+    :data:`AGREE_WIDTH` past that.
+
+    The plate's fine detail belongs to the plate's face: where the model renders something
+    else at its own resolution (a closed mouth where the plate opens it, an eye looking
+    elsewhere, another person's brow), its edges would draw a ghost of the plate's feature
+    on the model's, a double mouth. Lips against an open mouth's interior differ by 0.2-0.3.
+    """
+    diff = np.abs(face_low - plate_low).max(axis=2)
+    over = np.maximum(diff - AGREE_DEAD, 0.0) / AGREE_WIDTH
+    return np.exp(-(over * over)).astype(np.float32)
+
+
+def recover(face: np.ndarray, plate: np.ndarray, cover: np.ndarray, t: float) -> Separated:
+    """``lowpass(face) + gate * (plate - lowpass(plate))`` over a region, all ACEScct.
 
     Args:
         face: (H, W, 3) float ACEScct, the (colour-matched) element.
@@ -164,22 +203,26 @@ def recover(face: np.ndarray, plate: np.ndarray, cover: np.ndarray, t: float) ->
         t: the low-pass variance (:func:`spread`).
 
     Returns:
-        (H, W, 3) float32. The region's edges are reflected: pass a region grown by
-        :func:`margin` and keep its inside, where the result is exact.
+        the face and the gate (:func:`agreement`), (H, W, 3) and (H, W) float32. The
+        region's edges are reflected: pass a region grown by :func:`margin` and keep its
+        inside, where the result is exact.
     """
-    h, w = cover.shape
-    stack = np.empty((h, w, 7), np.float32)
-    stack[..., 3] = np.clip(cover, 0.0, 1.0)
-    np.multiply(face, stack[..., 3:4], out=stack[..., :3])
-    stack[..., 4:] = plate
+    w = np.clip(cover, 0.0, 1.0)[:, :, None].astype(np.float32)
+    stack = np.concatenate([face * w, w, plate], axis=2).astype(np.float32)
     k = kernel(t)
     low = cv2.sepFilter2D(stack, -1, k, k, borderType=cv2.BORDER_REFLECT_101)
     weight = low[..., 3:4]
-    out = low[..., :3] / np.maximum(weight, np.float32(_MIN_COVER))
-    np.copyto(out, face, where=weight <= _MIN_COVER)
-    out += plate
-    out -= low[..., 4:]
-    return out
+    face_low = np.where(weight > _MIN_COVER, low[..., :3] / np.maximum(weight, _MIN_COVER),
+                        face)
+    gate = agreement(face_low, low[..., 4:])
+    # The plate's high band around a feature's edge reaches about two sigmas past where
+    # the low-passed images differ most: the gate closes over that reach as well.
+    reach = math.ceil(2.0 * math.sqrt(t))
+    if reach > 0:
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+        gate = cv2.erode(gate, disc, borderType=cv2.BORDER_REPLICATE)
+    out = face_low + gate[:, :, None] * (plate - low[..., 4:])
+    return Separated(out.astype(np.float32), gate)
 
 
 def fft_shape(shape: tuple[int, int]) -> tuple[int, int]:

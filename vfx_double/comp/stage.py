@@ -98,7 +98,8 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                "comp": asdict(cfg.comp), "plate": str(cfg.plate.path),
                "plate_colourspace": plate_space, "working": working, "output": output,
                "licence_id": lic.licence_id, "stats_sigma": STATS_SIGMA,
-               "detail_plate_at_model_limit": detail.PLATE_AT_MODEL_LIMIT}
+               "detail_plate_at_model_limit": detail.PLATE_AT_MODEL_LIMIT,
+               "detail_agree": [detail.AGREE_DEAD, detail.AGREE_WIDTH]}
     comp_dir, _ = area.version_for("comp", options)
     out_seq = FrameSequence(str(comp_dir / f"{cfg.shot}_comp_{comp_dir.name}."
                                            f"{'#' * plate_seq.padding}.exr"))
