@@ -85,10 +85,11 @@ MODES = ("auto", "on", "off")
 PLATE_AT_MODEL_LIMIT = 0.5
 #: face and plate agree (the plate's detail is kept whole) within this much, ACEScct, at
 #: the model's resolution; past it the detail fades as a Gaussian of AGREE_WIDTH
-#: (:func:`agreement`): skin shading and a grade's residue stay under 0.02, an open mouth
-#: against closed lips is 0.2 and more
-AGREE_DEAD = 0.02
-AGREE_WIDTH = 0.08
+#: (:func:`agreement`). An open mouth against closed lips is 0.2 and more. On lp_d3
+#: (cpu-tiny) 0.02 / 0.08 also shut out most of a soft model's face (detail ratio 0.46);
+#: 0.05 / 0.1 keeps 0.62 and still draws no ghost mouth (benchmarks/RESULTS.md)
+AGREE_DEAD = 0.05
+AGREE_WIDTH = 0.1
 #: a face pixel whose low-passed coverage is below this keeps its own colour (it is
 #: outside the element's coverage, where the matte is 0 anyway).
 _MIN_COVER = 1e-3
