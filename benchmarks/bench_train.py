@@ -229,10 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-affine", action="store_true",
                         help="train without the affine jitter (rotate/scale/shift), to see "
                              "how much of the pattern it blurs")
+    parser.add_argument("--colour", type=float, default=None,
+                        help="colour jitter (ACEScct per channel) instead of the preset's, "
+                             "to measure what it costs on held-out frames")
     args = parser.parse_args(argv)
     augment = PRESETS["cpu-tiny"].augment
     if args.no_affine:
         augment = dataclasses.replace(augment, rotate_deg=0.0, scale=0.0, shift=0.0)
+    if args.colour is not None:
+        augment = dataclasses.replace(augment, colour=args.colour)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     info = open_faceset(prepare(args.data, args.work) / "plate")
     third = info.count // 3
