@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .errors import VfxDoubleError
+from .progress import PlainProgress
 
 DEBUG_ENV = "VFX_DOUBLE_DEBUG"
 KEYRING_HELP = ("folder of trusted issuer public keys (default: $VFX_DOUBLE_KEYRING, then "
@@ -26,10 +27,14 @@ KEYRING_HELP = ("folder of trusted issuer public keys (default: $VFX_DOUBLE_KEYR
 
 
 @contextmanager
-def progress_bar(total: int, desc: str, unit: str = "frame") -> Iterator[tqdm]:
-    # tqdm hides itself when stderr is not a terminal (farm logs stay readable).
-    with tqdm(total=total, desc=desc, unit=unit, disable=None, file=sys.stderr,
-              dynamic_ncols=True) as bar:
+def progress_bar(total: int, desc: str, unit: str = "frame") -> Iterator[tqdm | PlainProgress]:
+    # On a terminal tqdm's bar; elsewhere (farm logs, pipes) a plain line every 30 s, since
+    # tqdm hides itself there and a long track or train would print nothing for minutes.
+    if not sys.stderr.isatty():
+        with PlainProgress(total, desc, unit) as plain:
+            yield plain
+        return
+    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True) as bar:
         yield bar
 
 

@@ -92,6 +92,9 @@ def test_run_folder(uninterrupted: Path) -> None:
     lines = [json.loads(x) for x in (uninterrupted / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == list(range(10, STEPS + 1, 10))
     assert lines[-1]["total"] < lines[0]["total"], "the loss should fall"
+    # each line's recent rate is its own window's, not the run's running average
+    assert all(x["recent_images_per_second"] > 0 for x in lines)
+    assert len({x["recent_images_per_second"] for x in lines}) > 1
     assert sorted(p.name for p in (uninterrupted / "previews").iterdir()) == [
         "step-000000060.png", "step-000000120.png"]
     assert list((uninterrupted / "tensorboard").glob("events.out.tfevents.*"))

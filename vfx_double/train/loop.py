@@ -69,7 +69,10 @@ class TrainState:
     step: int
     last: dict[str, float] = field(default_factory=dict)
     stopped_by_signal: bool = False
+    #: over this session of the run (since start or resume)
     images_per_second: float = 0.0
+    #: over the steps since the previous metrics line: what the run does now
+    recent_images_per_second: float = 0.0
 
 
 def set_determinism(deterministic: bool) -> None:
@@ -219,6 +222,7 @@ def training_loop(run_dir: Path, preset: Preset, steps: int, batches: PairedBatc
         _trim_metrics(metrics, state.step)
     images = 0
     started = time.perf_counter()
+    mark, mark_images = started, 0
     with GracefulStop() as stop:
         while state.step < steps:
             lr = preset.learning_rate(state.step, total)
@@ -244,10 +248,15 @@ def training_loop(run_dir: Path, preset: Preset, steps: int, batches: PairedBatc
                 stats = read_stats(step_stats)
                 state.last = stats
             if dist.writer and logging:
-                elapsed = time.perf_counter() - started
+                now = time.perf_counter()
+                elapsed = now - started
                 state.images_per_second = images / elapsed if elapsed else 0.0
+                state.recent_images_per_second = ((images - mark_images) / (now - mark)
+                                                  if now > mark else 0.0)
+                mark, mark_images = now, images
                 line = {"step": state.step, "time": round(elapsed, 3), "lr": lr,
                         "images_per_second": round(state.images_per_second, 2),
+                        "recent_images_per_second": round(state.recent_images_per_second, 2),
                         **{k: round(v, 6) for k, v in stats.items()}}
                 with open(metrics, "a", encoding="utf-8") as out:
                     out.write(json.dumps(line, sort_keys=True) + "\n")

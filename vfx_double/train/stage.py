@@ -43,7 +43,8 @@ class TrainReport:
         return [f"run:   {self.run_dir}",
                 f"steps: {self.resumed_from} -> {self.state.step} of {self.steps}{how}",
                 f"loss:  total {last.get('total', float('nan')):.4f}; "
-                f"{self.state.images_per_second:.1f} images/s"]
+                f"{self.state.recent_images_per_second:.1f} images/s at the end "
+                f"({self.state.images_per_second:.1f} since start)"]
 
 
 def _device(name: str | None, dist: Dist) -> torch.device:
@@ -100,7 +101,8 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
     with PairedBatches(performer, actor, preset.batch_size, seed, rank=dist.rank,
                        world_size=dist.world_size, workers=workers,
                        warp_stop=preset.warp_stop(steps)) as batches:
-        with stage_progress(bar, max(steps - start, 0), f"train {cfg.shot}") as progress:
+        with stage_progress(bar, max(steps - start, 0), f"train {cfg.shot}",
+                            unit="step") as progress:
             state = training_loop(
                 run_dir, preset, steps, batches, binding, seed=seed, resume=resume,
                 device=_device(device, dist), dist=dist, deterministic=deterministic,
