@@ -66,7 +66,7 @@ def write_config(path: Path, shot: str, plate: tuple[str, tuple[int, int]],
                  train: dict[str, str]) -> None:
     comp_lines = "".join(f"  {k}: {v}\n" for k, v in comp.items())
     train_lines = "".join(f"  {k}: {v}\n" for k, v in train.items())
-    path.write_text(f"""schema: ShotConfig.1
+    path.write_text(f"""schema: ShotConfig.2
 show: SHOW
 shot: {shot}
 work_root: ../../work

@@ -45,7 +45,7 @@ def shot_config(work: Path, pattern: Path, first: int, last: int) -> config_mod.
     path = work / "shots" / "BENCH" / f"{pattern.stem.split('.')[0]}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(f"""\
-        schema: ShotConfig.1
+        schema: ShotConfig.2
         show: BENCH
         shot: {pattern.stem.split('.')[0]}
         work_root: {work / 'work'}
@@ -69,7 +69,8 @@ def bench_jitter(data: Path, work: Path, colour: ColourConfig) -> list[dict]:
         seq = FrameSequence(str(work / "plates" / clip / f"{clip}.####.exr"))
         frames = video_to_plates(data / "video" / f"{clip}.mp4", seq, colour=colour, colourspace=LOGC3)
         cfg = shot_config(work, Path(seq.pattern), frames[0], frames[-1])
-        result, _, secs = track_sequence("plate", seq, frames, LOGC3, colour, backend, cfg, Performer())
+        result, _, secs = track_sequence("plate", seq, frames, LOGC3, colour, backend, cfg, Performer(),
+                                           cfg.plate.fps)
         found = np.array(["no_face" not in f and "interpolated" not in f for f in result.flags])
         raw = jitter(result.points_raw, valid=found)
         smooth = jitter(result.points, valid=found)
@@ -104,7 +105,8 @@ def bench_lag_and_speed(work: Path, colour: ColourConfig, frames: int) -> dict:
     ours, bare, bare_found = [], [], 0
     for _ in range(3):
         t0 = time.perf_counter()
-        track_sequence("plate", seq, plate.frames, LOGC3, colour, backend, cfg, cfg.performer)
+        track_sequence("plate", seq, plate.frames, LOGC3, colour, backend, cfg, cfg.performer,
+                       cfg.plate.fps)
         ours.append((time.perf_counter() - t0) / len(plate.frames))
         images = [display_u8(colour, read_exr(seq.path(f)).pixels, LOGC3) for f in plate.frames]
         with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True) as mesh:

@@ -72,7 +72,7 @@ def make_shot(root: Path) -> MiniShot:
     config = root / "shots" / "SHOW" / "sh010.yaml"
     config.parent.mkdir(parents=True)
     config.write_text(textwrap.dedent(f"""\
-        schema: ShotConfig.1
+        schema: ShotConfig.2
         show: SHOW
         shot: sh010
         work_root: ../../work

@@ -15,6 +15,15 @@ def test_shot_config_1() -> None:
     cfg = config.load(BASELINES / "shots" / "BASE" / "ShotConfig.1.yaml")
     assert (cfg.show, cfg.shot, cfg.plate.frames, cfg.track.smoothing) == ("BASE", "sh010", (1001, 1010), 0.4)
     assert cfg.actor.licence == BASELINES / "SignedLicence.1.json"
+    # version 1 smoothed tracks at review.fps: upgraded, that is the footage's rate
+    assert (cfg.plate.fps, cfg.actor.reference.fps, cfg.review_fps) == (25.0, 25.0, 25.0)
+    assert cfg.raw["schema"] == "ShotConfig.1" and "fps" not in cfg.raw["plate"]
+
+
+def test_shot_config_2() -> None:
+    cfg = config.load(BASELINES / "shots" / "BASE" / "ShotConfig.2.yaml")
+    assert (cfg.shot, cfg.plate.fps, cfg.actor.reference.fps) == ("sh020", 23.976, 30.0)
+    assert cfg.review.fps is None and cfg.review_fps == 23.976
 
 
 def test_signed_licence_1() -> None:

@@ -11,7 +11,7 @@ from vfx_double import config
 from vfx_double.errors import ConfigError
 
 SHOT = """\
-schema: ShotConfig.1
+schema: ShotConfig.2
 show: SHOW
 shot: sh010
 work_root: ../work
@@ -126,12 +126,24 @@ def test_duplicate_key_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("schema, words", [
-    ("ShotConfig.2", "newer vfx_double"),
-    ("TrackResult.1", "schema: ShotConfig.1"),
+    ("ShotConfig.3", "newer vfx_double"),
+    ("TrackResult.1", "schema: ShotConfig.2"),
 ])
 def test_schema_version_is_checked(tmp_path: Path, schema: str, words: str) -> None:
-    message = load_error(write(tmp_path, "s.yaml", SHOT.replace("ShotConfig.1", schema)))
+    message = load_error(write(tmp_path, "s.yaml", SHOT.replace("ShotConfig.2", schema)))
     assert words in message
+
+
+def test_tracking_rate_is_the_footage_not_the_review(tmp_path: Path) -> None:
+    # Version 1 smoothed tracks at review.fps, so a dailies setting changed tracking.
+    plain = config.load(write(tmp_path, "a.yaml", SHOT))
+    dailies = config.load(write(tmp_path, "b.yaml", SHOT + "review:\n  fps: 48.0\n"))
+    assert plain.plate.fps == dailies.plate.fps == 24.0 and plain.review_fps == 24.0
+    assert dailies.review_fps == 48.0
+    rated = config.load(write(tmp_path, "c.yaml", SHOT.replace(
+        "  colourspace: ARRI LogC3 (EI800)\n", "  colourspace: ARRI LogC3 (EI800)\n  fps: 25\n")))
+    assert rated.plate.fps == 25.0 and rated.review_fps == 25.0
+    assert rated.actor.reference.fps == 24.0
 
 
 def test_yaml_tags_that_run_code_are_refused(tmp_path: Path) -> None:

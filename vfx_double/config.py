@@ -19,7 +19,7 @@ from .records import check_schema
 from .yamlspec import Origins, build, load_yaml, merge
 
 SCHEMA = "ShotConfig"
-VERSION = 1
+VERSION = 2
 SHOW_SCHEMA = "ShowDefaults"
 SHOW_VERSION = 1
 SHOW_DEFAULTS_NAME = "_show.yaml"
@@ -53,6 +53,8 @@ class Sequence:
     path: Path
     colourspace: str
     frames: Optional[tuple[int, int]] = field(default=None, metadata=FRAMES)
+    # the footage's frame rate: track's smoothing is in seconds, so it reads this
+    fps: float = field(default=24.0, metadata={"min": 1.0, "max": 240.0})
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ class Comp:
 @dataclass(frozen=True)
 class Review:
     watermark: bool = True
-    fps: float = field(default=24.0, metadata={"min": 1.0, "max": 240.0})
+    # playback rate of dailies; None plays at the plate's rate (``ShotConfig.review_fps``)
+    fps: Optional[float] = field(default=None, metadata={"min": 1.0, "max": 240.0})
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,11 @@ class ShotConfig:
         return self.work_root / self.show / self.shot
 
     @property
+    def review_fps(self) -> float:
+        """Dailies' playback rate: ``review.fps``, else the plate's."""
+        return self.review.fps if self.review.fps is not None else self.plate.fps
+
+    @property
     def output_colourspace(self) -> str:
         return self.colour.output or self.plate.colourspace
 
@@ -193,10 +201,32 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _check_schema(data: dict[str, Any], origins: Origins, path: Path, name: str,
-                  version: int) -> None:
+                  version: int) -> int:
     where = origins.where(("schema",)) if "schema" in data else f"{path}:1"
-    check_schema(data.get("schema"), (name, version), where, ConfigError,
-                 hint=f"add 'schema: {name}.{version}' as the first line")
+    return check_schema(data.get("schema"), (name, version), where, ConfigError,
+                        hint=f"add 'schema: {name}.{version}' as the first line")
+
+
+def upgrade_1(data: dict[str, Any]) -> dict[str, Any]:
+    """ShotConfig.1 -> 2. Version 1 had no footage frame rate, and track smoothed with
+    ``review.fps`` (24 unless set): that rate becomes the plate's and the actor
+    reference's, so a version 1 shot tracks exactly as it did. A copy; ``data`` is kept."""
+    out = _copy(data)
+    fps = (out.get("review") or {}).get("fps")
+    if fps is not None:
+        targets = [out.get("plate"), (out.get("actor") or {}).get("reference")]
+        for seq in targets:
+            if isinstance(seq, dict):
+                seq.setdefault("fps", fps)
+    return out
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 def load_show_defaults(shot_path: Path) -> tuple[dict[str, Any], Origins]:
@@ -213,11 +243,12 @@ def load(path: str | Path) -> ShotConfig:
     """Load a shot config merged over its show defaults; raise ConfigError on anything odd."""
     path = Path(path).absolute()
     shot_data, shot_origins = load_yaml(path)
-    _check_schema(shot_data, shot_origins, path, SCHEMA, VERSION)
+    version = _check_schema(shot_data, shot_origins, path, SCHEMA, VERSION)
     show_data, show_origins = load_show_defaults(path)
     data = merge(show_data, shot_data)
     origins = Origins(places={**show_origins.places, **shot_origins.places}, default_file=path)
-    cfg = build(ShotConfig, data, origins)
+    # ``raw`` (and so the config hash) stays as written; the upgrade only feeds the build
+    cfg = build(ShotConfig, upgrade_1(data) if version == 1 else data, origins)
     for key in ("show", "shot"):
         value = getattr(cfg, key)
         if not _NAME.match(value):

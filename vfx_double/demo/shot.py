@@ -138,7 +138,7 @@ def _write_configs(shot: DemoShot) -> None:
     shot_yaml = textwrap.dedent(f"""\
         # DEMO shot: synthetic plates of a public-domain photo; performer and actor are the
         # same person (same-identity demo). Paths are relative to this file.
-        schema: ShotConfig.1
+        schema: ShotConfig.2
         shot: {SHOT}
         plate:
           path: {rel(shot.plate)}

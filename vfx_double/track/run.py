@@ -184,12 +184,13 @@ def frame_hint(seq: FrameSequence, frame: int, colourspace: str, colour: ColourC
 
 def track_sequence(name: str, seq: FrameSequence, frames: list[int], colourspace: str,
                    colour: ColourConfig, backend: LandmarkBackend, cfg: ShotConfig,
-                   performer: Performer, hint: FaceBox | None = None,
+                   performer: Performer, fps: float, hint: FaceBox | None = None,
                    progress: ProgressFn | None = None) -> tuple[TrackResult, PassOne, float]:
+    """Track one sequence at its own frame rate ``fps`` (smoothing is in seconds)."""
     start = time.perf_counter()
     found = pass_one(seq, frames, colourspace, colour, backend, cfg, performer, hint=hint,
                      progress=progress)
-    result = finish(found, name, seq, colourspace, backend, cfg, performer, fps=cfg.review.fps)
+    result = finish(found, name, seq, colourspace, backend, cfg, performer, fps=fps)
     return result, found, time.perf_counter() - start
 
 

@@ -95,14 +95,16 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
     try:
         hint = (frame_hint(plate_seq, cfg.performer.frame, plate_space, colour, backend, cfg)
                 if cfg.performer.select == "frame" and cfg.performer.frame is not None else None)
-        jobs = [("plate", plate_seq, plate_frames, plate_space, cfg.performer, hint),
-                ("actor", ref_seq, ref_frames, ref_space, Performer(), None)]
+        jobs = [("plate", plate_seq, plate_frames, plate_space, cfg.performer, hint,
+                 cfg.plate.fps),
+                ("actor", ref_seq, ref_frames, ref_space, Performer(), None,
+                 cfg.actor.reference.fps)]
         tracked: dict[str, tuple[TrackResult, PassOne, FrameSequence]] = {}
         seconds: dict[str, float] = {}
-        for name, seq, seq_frames, space, performer, seed in jobs:
+        for name, seq, seq_frames, space, performer, seed, fps in jobs:
             with stage_progress(bar, len(seq_frames), f"track {name}") as update:
                 result, found, secs = track_sequence(name, seq, seq_frames, space, colour,
-                                                     backend, cfg, performer, hint=seed,
+                                                     backend, cfg, performer, fps, hint=seed,
                                                      progress=update)
             tracked[name] = (result, found, seq)
             seconds[name] = secs
@@ -166,7 +168,8 @@ class _qc:
         if not self.enabled:
             return None
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.writer = PreviewWriter(self.folder / f"{self.name}_preview.mp4", fps=self.cfg.review.fps)
+        fps = self.cfg.plate.fps if self.name == "plate" else self.cfg.actor.reference.fps
+        self.writer = PreviewWriter(self.folder / f"{self.name}_preview.mp4", fps=fps)
         self.writer.__enter__()
         return self.add
 
