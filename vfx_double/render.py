@@ -50,9 +50,12 @@ from .workarea import WorkArea
 SCHEMA = "FaceElement.1"
 CHANNELS = ("R", "G", "B", "A", "matte")
 PREFIX = "vfx_double/"
-#: hull of the 68 points grown by this share of the face size, brows lifted as the faceset's
-#: masks are: the model's mask decides the edge, the hull only stops stray mask outside it.
-HULL_GROW = 0.06
+#: hull of the 68 points grown (+) or inset (-) by this share of the face size, brows lifted
+#: as the faceset's masks are; it limits the model's mask. Grown by 0.06, it let a short
+#: run's untrained background through past the jaw (lp_d18, 10 minutes of cpu-tiny: a cyan
+#: rim at 2.5x the plate's own change there); inset by 0.04 the rim is gone and resolution
+#: efficiency is unchanged on lp_d18 and lp_d3 (benchmarks/RESULTS.md, issue 9).
+HULL_GROW = -0.04
 FOREHEAD = 0.18
 #: the matte fades to 0 over the outer 1/EDGE_FADE of the crop on each side, as DFL's merger
 #: forces its mask to 0 near the crop edge: the model's pixels there are the least trained,
