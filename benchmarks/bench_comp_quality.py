@@ -197,6 +197,14 @@ def pictures(out: Path, tag: str, frames: list[int], plates: FrameSequence,
     return written
 
 
+def halo_cell(summary: dict) -> str:
+    """``error / plate change``, or why there is none: with the matte wholly inside the
+    face silhouette there is no band for a halo to be in."""
+    if not summary["halo_pixels"]:
+        return "none: matte inside the silhouette"
+    return f"{summary['halo_error']:.4f} / {summary['halo_plate_change']:.4f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -313,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{s.get('efficiency_uncovered', np.nan):.2f} | {s['psnr_core_model']:.1f} / "
               f"{s['psnr_core_floor']:.1f} / {s['psnr_core_ceiling']:.1f} | "
               f"{s['detail_ratio'][0]:.2f} / {s['detail_ratio'][1]:.2f} | "
-              f"{s['halo_error']:.4f} / {s['halo_plate_change']:.4f} | {s['seam_ratio']:.2f} | "
+              f"{halo_cell(s)} | {s['seam_ratio']:.2f} | "
               f"{s['flicker_ratio']:.2f} | {e['mouth_r']:.2f} | {e['eye_r']:.2f} | "
               f"{e['mouth_amplitude']:.2f} | {e['nme68']:.3f} | "
               f"{s.get('coverage_spearman', float('nan')):.2f} |")
