@@ -238,3 +238,17 @@ def test_output_colourspace_other_than_the_plate_converts_the_whole_frame(shot):
     centre = (BOX[1] + BOX[3] // 2, BOX[0] + BOX[2] // 2)
     assert np.allclose(got[centre], 0.5, atol=2e-3)  # the face, in ACEScg
     assert out.attribute("vfx_double/colourspace") == "ACEScg"
+
+
+def test_the_plates_own_provenance_cannot_be_read_as_the_comps() -> None:
+    from vfx_double.comp.stage import plate_attributes
+
+    plate = [Attribute("vfx_double/source", "string", "clip.mp4"),
+             Attribute("vfx_double/colourspace", "string", "ARRI LogC3 (EI800)"),
+             Attribute("vfx_double/plate/source", "string", "older.mp4"),
+             Attribute("nuke/node_hash", "string", "abc"),
+             Attribute("owner", "string", "Studio")]
+    got = [(a.name, a.value) for a in plate_attributes(plate)]
+    assert got == [("vfx_double/plate/source", "clip.mp4"),
+                   ("vfx_double/plate/colourspace", "ARRI LogC3 (EI800)"),
+                   ("nuke/node_hash", "abc"), ("owner", "Studio")]

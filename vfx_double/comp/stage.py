@@ -68,6 +68,29 @@ class CompReport:
         return out
 
 
+
+#: the plate's own ``vfx_double/`` attributes (import-video's source clip, the plate's
+#: colourspace) go under this prefix in the comp, so none can be read as the comp's own
+#: provenance
+PLATE_PREFIX = PREFIX + "plate/"
+
+
+def plate_attributes(attributes: list[Attribute]) -> list[Attribute]:
+    """The plate's header for the comp: ``vfx_double/x`` becomes ``vfx_double/plate/x``
+    (replacing one of that name already there: the plate's own fact is the nearer one);
+    everything else passes through as it is, in order."""
+    moved = {PLATE_PREFIX + a.name[len(PREFIX):]: a for a in attributes
+             if a.name.startswith(PREFIX) and not a.name.startswith(PLATE_PREFIX)}
+    out = []
+    for a in attributes:
+        if a.name in moved:
+            continue
+        if a.name.startswith(PREFIX) and not a.name.startswith(PLATE_PREFIX):
+            a = Attribute(PLATE_PREFIX + a.name[len(PREFIX):], a.type, a.value)
+        out.append(a)
+    return out
+
+
 def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
               keyring: Path | None = None, bar: Callable | None = None) -> CompReport:
     cfg = config_mod.load(path)
@@ -123,7 +146,7 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
             grain_model = _grain(plate, element, spaces) if look.grain and element.face else None
             pixels, box = comp_frame(plate, element, look, spaces, stats.get(frame),
                                      grain_model, seed=(base_seed + frame) & 0xFFFFFFFF)
-            out = plate.replace(pixels=pixels)
+            out = plate.replace(pixels=pixels, attributes=plate_attributes(plate.attributes))
             for attr in provenance:
                 out.set_attribute(attr.name, attr.value, attr.type)
             out.set_attribute(PREFIX + "modelHash", element.model_hash, "string")
