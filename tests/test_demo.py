@@ -96,6 +96,17 @@ def test_video_import_real_clip(shared_data: Path, tmp_path: Path) -> None:
     # half-float storage moves values by ~1e-3 around display black and white
     assert -0.01 <= float(back.min()) and float(back.max()) <= 1.01
     assert float(back.std()) > 0.1
+    # the clip's own rate is recorded for the shot's plate.fps
+    assert image.attribute("vfx_double/fps") == pytest.approx(30.0)
+    assert image.attribute("vfx_double/source") == "lp_d3.mp4"
+
+
+def test_import_video_cli_says_the_clip_rate(shared_data: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["import-video", str(shared_data / "video" / "lp_d18.mp4"),
+                 str(tmp_path / "p.####.exr"), "--max-frames", "2"])
+    assert code == 0
+    assert "at 30 fps (set plate.fps: 30 in the shot config)" in capsys.readouterr().out
 
 
 def test_import_video_cli_rejects_a_non_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -205,7 +205,7 @@ def import_video(video: Path, pattern: str, colourspace: str, start: int,
                  max_frames: int | None) -> None:
     """Turn an sRGB video clip into a log-encoded half EXR plate sequence (PATTERN with ####)."""
     from .color import ColourConfig, resolve_config_uri
-    from .demo.plates import video_to_plates
+    from .demo.plates import video_rate, video_to_plates
     from .io.sequences import FrameSequence, format_frames
 
     colour = ColourConfig.load(resolve_config_uri(None))
@@ -214,7 +214,10 @@ def import_video(video: Path, pattern: str, colourspace: str, start: int,
     with progress_bar(max_frames or 0, f"import {video.name}") as bar:
         frames = video_to_plates(video, seq, colour=colour, colourspace=colourspace,
                                  first_frame=start, max_frames=max_frames, progress=bar.update)
-    click.echo(f"{pattern}: frames {format_frames(frames)} in {colourspace}")
+    fps = video_rate(video)
+    rate = (f" at {fps:g} fps (set plate.fps: {fps:g} in the shot config)" if fps
+            else "; the clip states no frame rate: set plate.fps in the shot config")
+    click.echo(f"{pattern}: frames {format_frames(frames)} in {colourspace}{rate}")
 
 
 @cli.group()

@@ -106,12 +106,13 @@ def render_frame(world: World, matrix: np.ndarray, t: float, frame: int,
     return encoded
 
 
-def write_plate(path: Path, pixels: np.ndarray, colourspace: str, attributes: dict[str, str],
-                compression: str = "zip") -> None:
+def write_plate(path: Path, pixels: np.ndarray, colourspace: str,
+                attributes: dict[str, str | float], compression: str = "zip") -> None:
     """Write an RGB half-float plate frame; the colourspace is recorded in our own attribute."""
     h, w = pixels.shape[:2]
     attrs = [Attribute("vfx_double/colourspace", "string", colourspace)]
-    attrs += [Attribute(f"vfx_double/{k}", "string", v) for k, v in attributes.items()]
+    attrs += [Attribute(f"vfx_double/{k}", "float" if isinstance(v, float) else "string", v)
+              for k, v in attributes.items()]
     image = ExrImage(pixels=pixels.astype(np.float16), channels=("R", "G", "B"),
                      data_window=(0, 0, w, h), display_window=(0, 0, w, h),
                      attributes=attrs, compression=compression)
@@ -143,17 +144,33 @@ def write_demo_sequence(seq: FrameSequence, world: World, move: CameraMove, fram
     return truth
 
 
+def video_rate(video: Path) -> float | None:
+    """The clip's frame rate as its container states it, or None where it states none."""
+    capture = cv2.VideoCapture(str(video))
+    try:
+        fps = float(capture.get(cv2.CAP_PROP_FPS)) if capture.isOpened() else 0.0
+    finally:
+        capture.release()
+    return fps if fps > 0 else None
+
+
 def video_to_plates(video: Path, seq: FrameSequence, *, colour: ColourConfig, colourspace: str,
                     first_frame: int = 1001, max_frames: int | None = None, source_space: str = SRGB,
                     progress: ProgressFn | None = None) -> list[int]:
     """Decode an sRGB video clip and write it as a log-encoded half EXR plate sequence.
 
-    Frames already on disk are kept (a rerun fills only missing ones). Returns the frames.
+    Frames already on disk are kept (a rerun fills only missing ones). Each frame records
+    the clip it came from (``vfx_double/source``) and its frame rate (``vfx_double/fps``,
+    for the shot's ``plate.fps``). Returns the frames.
     """
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
         raise MediaError(str(video), "a video file OpenCV's FFmpeg can decode",
                          "a file that does not open", "check the path and the codec")
+    fps = float(capture.get(cv2.CAP_PROP_FPS))
+    attributes: dict[str, str | float] = {"source": video.name}
+    if fps > 0:
+        attributes["fps"] = fps
     existing = set(seq.existing())
     written: list[int] = []
     try:
@@ -169,7 +186,7 @@ def video_to_plates(video: Path, seq: FrameSequence, *, colour: ColourConfig, co
                 continue
             srgb = bgr[:, :, ::-1].astype(np.float32) / 255.0
             encoded = colour.convert(srgb, source_space, colourspace)
-            write_plate(seq.path(frame), encoded, colourspace, {"source": video.name})
+            write_plate(seq.path(frame), encoded, colourspace, attributes)
             if progress:
                 progress(1)
     finally:
