@@ -329,7 +329,7 @@ def test_fallbacks_when_latest_missing_or_damaged(tmp_path: Path) -> None:
     ("show", "OTHER", "another show"),
     ("shot", "sh020", "another shot"),
     ("licence_id", "L-2", "another licence"),
-    ("config_hash", "cfg-xyz", "another shot config"),
+    ("config_hash", "cfg-xyz", "other training settings"),
     ("architecture", {**ARCH, "encoder_dims": 8}, "another architecture"),
 ])
 def test_binding_mismatch_refused(tmp_path: Path, field: str, value, hint: str) -> None:

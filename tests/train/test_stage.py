@@ -131,6 +131,23 @@ def test_sigterm_checkpoints_and_exits_0(shot, uninterrupted: Path) -> None:
     assert final_weights(run) == final_weights(uninterrupted)
 
 
+def test_review_and_farm_edits_do_not_stop_a_resume(shot, uninterrupted: Path) -> None:
+    # Only what changes the model is bound: dailies and farm settings may change mid-run.
+    original = shot.config.read_text()
+    proc, run = start(shot)
+    wait_for(run / "checkpoints" / "step-000000020", proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.communicate(timeout=120) and proc.returncode == 0
+    try:
+        shot.config.write_text(original + "review:\n  fps: 48.0\nfarm:\n  chunk_size: 5\n")
+        resumed = cli(shot, "--steps", str(STEPS), "--resume")
+        out, err = resumed.communicate(timeout=600)
+        assert resumed.returncode == 0, err
+    finally:
+        shot.config.write_text(original)
+    assert final_weights(run) == final_weights(uninterrupted)
+
+
 def test_resume_refuses_a_changed_config(shot, uninterrupted: Path, capsys) -> None:
     original = shot.config.read_text()
     try:

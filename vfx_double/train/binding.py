@@ -16,8 +16,9 @@ HINTS = {
     "shot": "this checkpoint belongs to another shot; start a new run for this shot",
     "licence_id": "this checkpoint belongs to another licence; a run may only resume "
                   "weights trained under its own licence, start a new run",
-    "config_hash": "this checkpoint was trained with another shot config; start a new run "
-                   "or restore the config it was trained with",
+    "config_hash": "this checkpoint was trained with other training settings (the train: "
+                   "section, the network colourspace or another faceset version); start a new "
+                   "run or restore what it was trained with",
     "architecture": "this checkpoint has another architecture (ModelSpec); start a new run "
                     "or use the preset it was trained with",
 }
@@ -56,7 +57,12 @@ def first_difference(path: str, expected: Any, found: Any) -> tuple[str, Any, An
 
 @dataclass(frozen=True)
 class Binding:
-    """What a checkpoint belongs to; every field must match for a run to resume from it."""
+    """What a checkpoint belongs to; every field must match for a run to resume from it.
+
+    ``config_hash`` is the hash of the training settings only (``train.stage.training_hash``:
+    the train section, network colourspace and faceset), not of the whole shot config; a
+    checkpoint written before that change holds the whole config's hash and cannot resume.
+    """
 
     show: str
     shot: str

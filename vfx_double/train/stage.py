@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,19 @@ def _device(name: str | None, dist: Dist) -> torch.device:
     return torch.device("cpu")
 
 
+def training_hash(cfg: config_mod.ShotConfig, faceset_dir: Path) -> str:
+    """sha256 of what changes the model besides licence and architecture, which the binding
+    holds on their own: the ``train:`` section as written (merged with the show's), the
+    network colourspace and the faceset trained on (its two ``meta.json``, which list every
+    crop; a faceset version is never rewritten). Review, farm, comp or plate-path edits do
+    not change it, so they do not stop a ``--resume``."""
+    settings = {"train": cfg.raw.get("train") or {}, "network": cfg.colour.network,
+                "faceset": {side: hash_file(faceset_dir / side / "meta.json")
+                            for side in ("plate", "actor")}}
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = False,
                keyring: Path | None = None, device: str | None = None,
                bar: Callable | None = None, deterministic: bool = True,
@@ -75,7 +89,8 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
     if dist.world_size > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     binding = Binding(show=cfg.show, shot=cfg.shot, licence_id=lic.licence_id,
-                      config_hash=cfg.config_hash(), architecture=preset.spec.to_dict())
+                      config_hash=training_hash(cfg, faceset_dir),
+                      architecture=preset.spec.to_dict())
     run_dir = _run_dir(area, resume, dist)
     options = {"schema": "TrainOptions.1", "preset": preset.to_dict(), "seed": seed,
                "faceset": str(faceset_dir.relative_to(cfg.shot_dir)),
