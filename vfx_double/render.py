@@ -36,7 +36,7 @@ from .comp.matte import hull_matte, refine_matte
 from .comp.warp import crop_box, footprint, rescale, sub_box, to_plate
 from .errors import MediaError, TrackingError, WorkAreaError
 from .io.exr import Attribute, ExrImage, write_exr
-from .io.pipeline import WriteBehind, iter_sequence, readable_exr
+from .io.streaming import WriteBehind, iter_sequence, readable_exr
 from .io.sequences import FrameSequence, format_frames
 from .model.networks import FaceModel, ModelSpec
 from .progress import stage_progress

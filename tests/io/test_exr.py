@@ -11,7 +11,7 @@ import OpenImageIO as oiio
 import pytest
 
 from vfx_double.errors import MediaError, WorkAreaError
-from vfx_double.io.pipeline import iter_sequence
+from vfx_double.io.streaming import iter_sequence
 from vfx_double.io.exr import (Attribute, ExrImage, read_exr, read_header,
                                write_exr)
 from vfx_double.io.sequences import FrameSequence

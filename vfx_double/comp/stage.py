@@ -30,7 +30,7 @@ from ..audit import AuditLog, hash_file
 from ..color import ColourConfig, resolve_config_uri
 from ..errors import MediaError, WorkAreaError
 from ..io.exr import Attribute, ExrImage, read_bands, read_header, write_exr
-from ..io.pipeline import WriteBehind, iter_sequence, readable_exr
+from ..io.streaming import WriteBehind, iter_sequence, readable_exr
 from ..io.sequences import FrameSequence, format_frames
 from ..progress import stage_progress
 from ..validate import sequence_frames, shot_licence

@@ -22,7 +22,7 @@ from ..color import ColourConfig
 from ..config import Performer, ShotConfig
 from ..errors import MediaError, TrackingError
 from ..io.exr import Attribute, ExrImage, read_exr, write_exr
-from ..io.pipeline import iter_sequence
+from ..io.streaming import iter_sequence
 from ..io.sequences import FrameSequence, format_frames
 from ..progress import ProgressFn
 from .align import align_matrix, warp_points
