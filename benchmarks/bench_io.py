@@ -28,8 +28,8 @@ import OpenImageIO as oiio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vfx_double.io.exr import ExrImage, read_exr, write_exr  # noqa: E402
-from vfx_double.io.streaming import iter_sequence  # noqa: E402
 from vfx_double.io.sequences import FrameSequence  # noqa: E402
+from vfx_double.io.streaming import iter_sequence  # noqa: E402
 
 
 def make_frame(width: int, height: int, frame: int) -> np.ndarray:

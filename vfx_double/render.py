@@ -35,9 +35,10 @@ from .color import ColourConfig, resolve_config_uri
 from .comp.matte import hull_matte, refine_matte
 from .comp.warp import crop_box, footprint, rescale, sub_box, to_plate
 from .errors import MediaError, TrackingError, WorkAreaError
+from .face.element import CHANNELS, PREFIX, SCHEMA_TAG
 from .io.exr import Attribute, ExrImage, write_exr
-from .io.streaming import WriteBehind, iter_sequence, readable_exr
 from .io.sequences import FrameSequence, format_frames
+from .io.streaming import WriteBehind, iter_sequence, readable_exr
 from .model.networks import FaceModel, ModelSpec
 from .progress import stage_progress
 from .track import result as track_result
@@ -47,9 +48,6 @@ from .train.data import resize_crop
 from .validate import sequence_frames
 from .workarea import WorkArea
 
-SCHEMA = "FaceElement.1"
-CHANNELS = ("R", "G", "B", "A", "matte")
-PREFIX = "vfx_double/"
 #: hull of the 68 points grown (+) or inset (-) by this share of the face size, brows lifted
 #: as the faceset's masks are; it limits the model's mask. Grown by 0.06, it let a short
 #: run's untrained background through past the jaw (lp_d18, 10 minutes of cpu-tiny: a cyan
@@ -159,7 +157,7 @@ def render_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     todo = []
     for frame in plate_frames:
         (report.kept if readable_exr(out_seq.path(frame)) else todo).append(frame)
-    provenance = [Attribute(PREFIX + "schema", "string", SCHEMA),
+    provenance = [Attribute(PREFIX + "schema", "string", SCHEMA_TAG),
                   Attribute(PREFIX + "licenceId", "string", lic.licence_id),
                   Attribute(PREFIX + "modelHash", "string", loaded.weights_sha256),
                   Attribute(PREFIX + "configHash", "string", cfg.config_hash()),

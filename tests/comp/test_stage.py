@@ -12,7 +12,7 @@ from vfx_double.cli import main
 from vfx_double.comp.stage import comp_shot
 from vfx_double.errors import LicenceError, MediaError
 from vfx_double.io.exr import Attribute, ExrImage, read_exr, read_header, write_exr
-from vfx_double.render import CHANNELS, SCHEMA
+from vfx_double.face.element import CHANNELS, SCHEMA_TAG as SCHEMA
 
 FRAMES = range(1001, 1006)
 W, H = 96, 64

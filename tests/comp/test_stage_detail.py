@@ -15,7 +15,7 @@ from vfx_double.comp.element import read_element
 from vfx_double.comp.stage import comp_shot
 from vfx_double.errors import MediaError
 from vfx_double.io.exr import Attribute, ExrImage, read_exr, write_exr
-from vfx_double.render import CHANNELS, SCHEMA
+from vfx_double.face.element import CHANNELS, SCHEMA_TAG as SCHEMA
 
 W, H = 128, 96
 BOX = (36, 24, 56, 48)

@@ -10,12 +10,10 @@ import numpy as np
 
 from ..errors import MediaError
 from ..io.exr import ExrImage, read_exr
+from ..face.element import CHANNELS, PREFIX, SCHEMA
 from ..records import check_schema
 from .detail import model_pixel
 
-PREFIX = "vfx_double/"
-CHANNELS = ("R", "G", "B", "A", "matte")
-SCHEMA = ("FaceElement", 1)
 
 
 @dataclass

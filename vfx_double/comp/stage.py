@@ -30,14 +30,15 @@ from ..audit import AuditLog, hash_file
 from ..color import ColourConfig, resolve_config_uri
 from ..errors import MediaError, WorkAreaError
 from ..io.exr import Attribute, ExrImage, read_bands, read_header, write_exr
-from ..io.streaming import WriteBehind, iter_sequence, readable_exr
 from ..io.sequences import FrameSequence, format_frames
+from ..io.streaming import WriteBehind, iter_sequence, readable_exr
 from ..progress import stage_progress
 from ..validate import sequence_frames, shot_licence
 from ..workarea import WorkArea
 from . import colour_match, detail, grain
 from .blend import Look, Spaces, comp_frame
-from .element import CHANNELS, PREFIX, Element, read_element, unpremultiply
+from ..face.element import CHANNELS, PREFIX
+from .element import Element, read_element, unpremultiply
 
 #: temporal smoothing of the colour statistics, in frames (Gaussian sigma)
 STATS_SIGMA = 4.0

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..color import ColourConfig
 from ..errors import MediaError
+from ..face.element import PREFIX
 from ..io.exr import Attribute, ExrImage, write_exr
 from ..io.sequences import FrameSequence
 from ..progress import ProgressFn
@@ -110,8 +111,8 @@ def write_plate(path: Path, pixels: np.ndarray, colourspace: str,
                 attributes: dict[str, str | float], compression: str = "zip") -> None:
     """Write an RGB half-float plate frame; the colourspace is recorded in our own attribute."""
     h, w = pixels.shape[:2]
-    attrs = [Attribute("vfx_double/colourspace", "string", colourspace)]
-    attrs += [Attribute(f"vfx_double/{k}", "float" if isinstance(v, float) else "string", v)
+    attrs = [Attribute(PREFIX + "colourspace", "string", colourspace)]
+    attrs += [Attribute(PREFIX + k, "float" if isinstance(v, float) else "string", v)
               for k, v in attributes.items()]
     image = ExrImage(pixels=pixels.astype(np.float16), channels=("R", "G", "B"),
                      data_window=(0, 0, w, h), display_window=(0, 0, w, h),

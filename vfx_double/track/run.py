@@ -21,9 +21,10 @@ import numpy as np
 from ..color import ColourConfig
 from ..config import Performer, ShotConfig
 from ..errors import MediaError, TrackingError
+from ..face.element import PREFIX
 from ..io.exr import Attribute, ExrImage, read_exr, write_exr
-from ..io.streaming import iter_sequence
 from ..io.sequences import FrameSequence, format_frames
+from ..io.streaming import iter_sequence
 from ..progress import ProgressFn
 from .align import align_matrix, warp_points
 from .backends import FaceBox, LandmarkBackend
@@ -233,9 +234,9 @@ def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour:
         write_exr(out_dir / file_name, ExrImage(
             pixels=pixels, channels=("R", "G", "B", "mask"), data_window=(0, 0, size, size),
             display_window=(0, 0, size, size), compression="zip",
-            attributes=[Attribute("vfx_double/colourspace", "string", network),
-                        Attribute("vfx_double/frame", "int", int(frame)),
-                        Attribute("vfx_double/sequence", "string", result.sequence)]))
+            attributes=[Attribute(PREFIX + "colourspace", "string", network),
+                        Attribute(PREFIX + "frame", "int", int(frame)),
+                        Attribute(PREFIX + "sequence", "string", result.sequence)]))
         yaw, pitch, roll = head_pose(result.points[i], result.frame_size)
         crops.append({"frame": frame, "file": file_name, "matrix": matrix.round(6).tolist(),
                       "landmarks": points_crop.round(3).tolist(),

@@ -1,0 +1,1 @@
+"""What every stage means by a face. Today: the FaceElement format (:mod:`.element`)."""
