@@ -38,13 +38,13 @@ def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = True) -> It
     tmp = temp_path_for(target)
     try:
         yield tmp
-        _fsync_file(tmp)
+        fsync_file(tmp)
         if overwrite:
             os.replace(tmp, target)
         else:
             os.link(tmp, target)
             tmp.unlink()
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -63,7 +63,8 @@ def write_json(target: str | os.PathLike[str], obj: Any, *, overwrite: bool = Tr
     write_text(target, json.dumps(obj, indent=2, sort_keys=True) + "\n", overwrite=overwrite)
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush a written file's data to disk before it is renamed into place."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -71,7 +72,9 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a rename into it); filesystems that refuse fsync on a
+    folder are let be, as the rename still orders after the file's data."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:

@@ -31,7 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import ConfigError, WorkAreaError
-from ..io.atomic import is_temp_path, temp_path_for, write_json
+from ..io.atomic import fsync_dir, fsync_file, is_temp_path, temp_path_for, write_json
 from ..records import canonical_json, check_schema, hash_file, parse_json
 from .binding import HINTS as _HINTS
 from .binding import Binding, first_difference, plain, shown
@@ -91,17 +91,6 @@ def _from_json(value: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:
 
 
 # --- files ------------------------------------------------------------------------------
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:  # some filesystems refuse fsync on folders; the rename still orders
-        if not path.is_dir():
-            raise
-    finally:
-        os.close(fd)
-
 
 def _step_folders(ckdir: Path) -> list[tuple[int, Path]]:
     """Finished checkpoint folders (final names only, temp folders never), oldest first."""
@@ -256,15 +245,15 @@ def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module
         }
         (tmp / STATE).write_bytes(canonical_json(state))
         for name in (WEIGHTS, OPTIM, STATE):
-            _fsync(tmp / name)
-        _fsync(tmp)
+            fsync_file(tmp / name)
+        fsync_dir(tmp)
         # A re-save of the same step (SIGTERM right after a periodic save) replaces it.
         old = None
         if final.exists():
             old = temp_path_for(final)
             os.rename(final, old)
         os.rename(tmp, final)
-        _fsync(ckdir)
+        fsync_dir(ckdir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
