@@ -60,6 +60,18 @@ def test_frames_accept_a_range_string(tmp_path: Path) -> None:
     assert cfg.plate.frames == (1001, 1010)
 
 
+@pytest.mark.parametrize("text, frames", [("'1001'", (1001, 1001)), ("' 1001 - 1010 '", (1001, 1010))])
+def test_frame_strings_follow_the_cli_grammar(tmp_path: Path, text: str, frames) -> None:
+    # one grammar for --frames and a config's string form: a single frame is a range too
+    cfg = config.load(write(tmp_path, "s.yaml", SHOT.replace("[1001, 1010]", text)))
+    assert cfg.plate.frames == frames
+
+
+def test_a_bad_frame_string_says_both_forms(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, "s.yaml", SHOT.replace("[1001, 1010]", "'1001:1010'")))
+    assert "s.yaml:7" in message and "1001-1100" in message and "[first, last]" in message
+
+
 def test_show_defaults_merge_under_the_shot_and_keep_their_own_lines(tmp_path: Path) -> None:
     write(tmp_path, "_show.yaml", """\
         schema: ShowDefaults.1

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from .errors import ConfigError
+from .io.sequences import split_frame_range
 from .records import check_schema
 from .yamlspec import Origins, build, load_yaml, merge
 
@@ -24,16 +25,14 @@ SHOW_SCHEMA = "ShowDefaults"
 SHOW_VERSION = 1
 SHOW_DEFAULTS_NAME = "_show.yaml"
 
-_RANGE = re.compile(r"^\s*(-?\d+)\s*-\s*(-?\d+)\s*$")
-
-
 def parse_frames(value: Any) -> tuple[int, int]:
-    """``[1001, 1048]`` or ``"1001-1048"`` -> ``(1001, 1048)``; first must not pass last."""
+    """``[1001, 1048]``, or a string in the CLI's grammar (``"1001-1048"``, ``"1001"``:
+    :func:`.io.sequences.split_frame_range`) -> ``(1001, 1048)``; first must not pass last."""
     if isinstance(value, str):
-        m = _RANGE.match(value)
-        if not m:
-            raise ValueError("write it as [first, last] or 'first-last'")
-        value = [int(m.group(1)), int(m.group(2))]
+        try:
+            return split_frame_range(value)
+        except ValueError as err:
+            raise ValueError(f"{err}, or as [first, last]") from None
     if (not isinstance(value, (list, tuple)) or len(value) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
         raise ValueError("write it as [first, last] with two integers")

@@ -160,15 +160,26 @@ def format_frames(frames: Iterable[int], max_ranges: int = MAX_RANGES) -> str:
     return ", ".join(shown)
 
 
-def parse_frame_range(text: str, where: str = "--frames") -> tuple[int, int]:
-    """``"1001-1100"`` -> ``(1001, 1100)``; ``"1001"`` -> ``(1001, 1001)``; ``"-5--1"`` works."""
+FRAME_RANGE_EXPECTED = "a frame range A-B with A <= B (e.g. 1001-1100) or a single frame"
+
+
+def split_frame_range(text: str) -> tuple[int, int]:
+    """The one frame-range grammar (the CLI's ``--frames`` and a shot config's string
+    form): ``"1001-1100"`` -> ``(1001, 1100)``; ``"1001"`` -> ``(1001, 1001)``; ``"-5--1"``
+    works. Raises ValueError whose text is the hint."""
     match = _RANGE_RE.fullmatch(text)
-    expected = "a frame range A-B with A <= B (e.g. 1001-1100) or a single frame"
     if match is None:
-        raise ConfigError(where, expected, repr(text), "write it like 1001-1100 or 1001")
+        raise ValueError("write it like 1001-1100 or 1001")
     first = int(match.group(1))
     last = int(match.group(2)) if match.group(2) is not None else first
     if first > last:
-        raise ConfigError(where, expected, f"{text!r} (first frame after last)",
-                          f"write it as {last}-{first}")
+        raise ValueError(f"the range is reversed: write it as {last}-{first}")
     return first, last
+
+
+def parse_frame_range(text: str, where: str = "--frames") -> tuple[int, int]:
+    """:func:`split_frame_range` with a one-line ConfigError naming ``where``."""
+    try:
+        return split_frame_range(text)
+    except ValueError as err:
+        raise ConfigError(where, FRAME_RANGE_EXPECTED, repr(text), str(err)) from None
