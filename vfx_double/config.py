@@ -7,6 +7,7 @@ wrong types, bad choices and out-of-range numbers are errors naming the file and
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -191,9 +192,14 @@ class ShotConfig:
         return self.colour.output or self.plate.colourspace
 
     def config_hash(self) -> str:
-        """sha256 of the merged settings (paths as written), for provenance and run binding."""
-        text = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        """sha256 of the merged settings (paths as written), for provenance."""
+        return settings_hash(self.raw)
+
+
+def settings_hash(settings: Any) -> str:
+    """sha256 of settings as written (sorted keys; dates and paths as text)."""
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -210,7 +216,7 @@ def upgrade_1(data: dict[str, Any]) -> dict[str, Any]:
     """ShotConfig.1 -> 2. Version 1 had no footage frame rate, and track smoothed with
     ``review.fps`` (24 unless set): that rate becomes the plate's and the actor
     reference's, so a version 1 shot tracks exactly as it did. A copy; ``data`` is kept."""
-    out = _copy(data)
+    out = copy.deepcopy(data)
     fps = (out.get("review") or {}).get("fps")
     if fps is not None:
         targets = [out.get("plate"), (out.get("actor") or {}).get("reference")]
@@ -218,14 +224,6 @@ def upgrade_1(data: dict[str, Any]) -> dict[str, Any]:
             if isinstance(seq, dict):
                 seq.setdefault("fps", fps)
     return out
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def load_show_defaults(shot_path: Path) -> tuple[dict[str, Any], Origins]:

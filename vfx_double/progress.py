@@ -22,14 +22,12 @@ PLAIN_EVERY = 30.0
 @contextlib.contextmanager
 def stage_progress(factory: Callable[..., Any] | None, total: int, desc: str,
                    unit: str = "frame") -> Iterator[ProgressFn]:
-    """Yield an ``update(n)`` function: the factory's bar (e.g. the CLI's tqdm) or a no-op.
-
-    The factory is called as ``factory(total, desc)``, with ``unit=`` added when the unit
-    is not frames."""
+    """Yield an ``update(n)`` function: the factory's bar (e.g. the CLI's tqdm), called as
+    ``factory(total, desc, unit=unit)``, or a no-op."""
     if factory is None:
         yield lambda n: None
         return
-    with (factory(total, desc) if unit == "frame" else factory(total, desc, unit=unit)) as bar:
+    with factory(total, desc, unit=unit) as bar:
         yield bar.update
 
 

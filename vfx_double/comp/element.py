@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MediaError
-from ..io.exr import ExrImage, read_exr
 from ..face.element import CHANNELS, PREFIX, SCHEMA
+from ..io.exr import ExrImage, read_exr
 from ..records import check_schema
 from .detail import model_pixel
-
 
 
 @dataclass

@@ -29,6 +29,7 @@ from .. import config as config_mod
 from ..audit import AuditLog, hash_file
 from ..color import ColourConfig, resolve_config_uri
 from ..errors import MediaError, WorkAreaError
+from ..face.element import CHANNELS, PREFIX
 from ..io.exr import Attribute, ExrImage, read_bands, read_header, write_exr
 from ..io.sequences import FrameSequence, format_frames
 from ..io.streaming import WriteBehind, iter_sequence, readable_exr
@@ -37,7 +38,6 @@ from ..validate import sequence_frames, shot_licence
 from ..workarea import WorkArea
 from . import colour_match, detail, grain
 from .blend import Look, Spaces, comp_frame
-from ..face.element import CHANNELS, PREFIX
 from .element import Element, read_element, unpremultiply
 
 #: temporal smoothing of the colour statistics, in frames (Gaussian sigma)
@@ -69,7 +69,6 @@ class CompReport:
         return out
 
 
-
 #: the plate's own ``vfx_double/`` attributes (import-video's source clip, the plate's
 #: colourspace) go under this prefix in the comp, so none can be read as the comp's own
 #: provenance
@@ -80,16 +79,14 @@ def plate_attributes(attributes: list[Attribute]) -> list[Attribute]:
     """The plate's header for the comp: ``vfx_double/x`` becomes ``vfx_double/plate/x``
     (replacing one of that name already there: the plate's own fact is the nearer one);
     everything else passes through as it is, in order."""
-    moved = {PLATE_PREFIX + a.name[len(PREFIX):]: a for a in attributes
-             if a.name.startswith(PREFIX) and not a.name.startswith(PLATE_PREFIX)}
-    out = []
-    for a in attributes:
-        if a.name in moved:
-            continue
-        if a.name.startswith(PREFIX) and not a.name.startswith(PLATE_PREFIX):
-            a = Attribute(PLATE_PREFIX + a.name[len(PREFIX):], a.type, a.value)
-        out.append(a)
-    return out
+    def moved(name: str) -> str:
+        ours = name.startswith(PREFIX) and not name.startswith(PLATE_PREFIX)
+        return PLATE_PREFIX + name[len(PREFIX):] if ours else name
+
+    renamed = [(moved(a.name), a) for a in attributes]
+    targets = {new for new, a in renamed if new != a.name}
+    return [Attribute(new, a.type, a.value) for new, a in renamed
+            if new != a.name or new not in targets]
 
 
 def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,

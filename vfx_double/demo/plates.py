@@ -145,14 +145,18 @@ def write_demo_sequence(seq: FrameSequence, world: World, move: CameraMove, fram
     return truth
 
 
+def _rate(capture: cv2.VideoCapture) -> float | None:
+    fps = float(capture.get(cv2.CAP_PROP_FPS)) if capture.isOpened() else 0.0
+    return fps if fps > 0 else None
+
+
 def video_rate(video: Path) -> float | None:
     """The clip's frame rate as its container states it, or None where it states none."""
     capture = cv2.VideoCapture(str(video))
     try:
-        fps = float(capture.get(cv2.CAP_PROP_FPS)) if capture.isOpened() else 0.0
+        return _rate(capture)
     finally:
         capture.release()
-    return fps if fps > 0 else None
 
 
 def video_to_plates(video: Path, seq: FrameSequence, *, colour: ColourConfig, colourspace: str,
@@ -168,9 +172,9 @@ def video_to_plates(video: Path, seq: FrameSequence, *, colour: ColourConfig, co
     if not capture.isOpened():
         raise MediaError(str(video), "a video file OpenCV's FFmpeg can decode",
                          "a file that does not open", "check the path and the codec")
-    fps = float(capture.get(cv2.CAP_PROP_FPS))
+    fps = _rate(capture)
     attributes: dict[str, str | float] = {"source": video.name}
-    if fps > 0:
+    if fps is not None:
         attributes["fps"] = fps
     existing = set(seq.existing())
     written: list[int] = []

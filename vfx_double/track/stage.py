@@ -13,7 +13,7 @@ import numpy as np
 from .. import config as config_mod
 from ..audit import AuditLog, hash_tree
 from ..color import ColourConfig, resolve_config_uri
-from ..config import Performer, ShotConfig
+from ..config import Performer, Sequence, ShotConfig
 from ..errors import ConfigError
 from ..io import atomic
 from ..io.exr import ExrImage
@@ -95,16 +95,15 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
     try:
         hint = (frame_hint(plate_seq, cfg.performer.frame, plate_space, colour, backend, cfg)
                 if cfg.performer.select == "frame" and cfg.performer.frame is not None else None)
-        jobs = [("plate", plate_seq, plate_frames, plate_space, cfg.performer, hint,
-                 cfg.plate.fps),
-                ("actor", ref_seq, ref_frames, ref_space, Performer(), None,
-                 cfg.actor.reference.fps)]
+        jobs = [("plate", plate_seq, plate_frames, plate_space, cfg.performer, hint),
+                ("actor", ref_seq, ref_frames, ref_space, Performer(), None)]
         tracked: dict[str, tuple[TrackResult, PassOne, FrameSequence]] = {}
         seconds: dict[str, float] = {}
-        for name, seq, seq_frames, space, performer, seed, fps in jobs:
+        for name, seq, seq_frames, space, performer, seed in jobs:
             with stage_progress(bar, len(seq_frames), f"track {name}") as update:
                 result, found, secs = track_sequence(name, seq, seq_frames, space, colour,
-                                                     backend, cfg, performer, fps, hint=seed,
+                                                     backend, cfg, performer,
+                                                     _footage(cfg, name).fps, hint=seed,
                                                      progress=update)
             tracked[name] = (result, found, seq)
             seconds[name] = secs
@@ -152,6 +151,11 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
     return report
 
 
+def _footage(cfg: ShotConfig, name: str) -> Sequence:
+    """The config's sequence behind a track job: ``plate`` or the actor reference."""
+    return cfg.plate if name == "plate" else cfg.actor.reference
+
+
 class _qc:
     """Feeds pass two's frames to the H.264 preview and the contact sheet when --qc."""
 
@@ -168,8 +172,8 @@ class _qc:
         if not self.enabled:
             return None
         self.folder.mkdir(parents=True, exist_ok=True)
-        fps = self.cfg.plate.fps if self.name == "plate" else self.cfg.actor.reference.fps
-        self.writer = PreviewWriter(self.folder / f"{self.name}_preview.mp4", fps=fps)
+        self.writer = PreviewWriter(self.folder / f"{self.name}_preview.mp4",
+                                    fps=_footage(self.cfg, self.name).fps)
         self.writer.__enter__()
         return self.add
 

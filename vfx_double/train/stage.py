@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +64,7 @@ def training_hash(cfg: config_mod.ShotConfig, faceset_dir: Path) -> str:
     settings = {"train": cfg.raw.get("train") or {}, "network": cfg.colour.network,
                 "faceset": {side: hash_file(faceset_dir / side / "meta.json")
                             for side in ("plate", "actor")}}
-    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return config_mod.settings_hash(settings)
 
 
 def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = False,
