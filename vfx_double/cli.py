@@ -201,23 +201,38 @@ def comp(config: Path, frame_range: str | None, keyring: Path | None) -> None:
               help="colourspace to encode the plate in")
 @click.option("--start", default=1001, show_default=True, help="first frame number")
 @click.option("--max-frames", type=click.IntRange(1), help="stop after this many frames")
+@click.option("--size", help="deliver plates at this size, WxH (e.g. 1920x1080); default: the clip's")
+@click.option("--fit", help="how the clip meets --size: pad (default; fit inside, black borders), "
+              "fill (cover, centred crop), stretch (exactly WxH), none (no scaling, centred)")
 def import_video(video: Path, pattern: str, colourspace: str, start: int,
-                 max_frames: int | None) -> None:
-    """Turn an sRGB video clip into a log-encoded half EXR plate sequence (PATTERN with ####)."""
+                 max_frames: int | None, size: str | None, fit: str | None) -> None:
+    """Turn an sRGB video clip into a log-encoded half EXR plate sequence (PATTERN with ####).
+
+    --size scales in scene-linear light and records what it did as vfx_double/reformat.
+    """
     from .color import ColourConfig, resolve_config_uri
-    from .demo.plates import video_rate, video_to_plates
+    from .demo.plates import Reformat, video_rate, video_size, video_to_plates
+    from .errors import ConfigError
     from .io.sequences import FrameSequence, format_frames
 
+    if fit is not None and size is None:
+        raise ConfigError("--fit", "--size WxH with it", f"--fit {fit} alone",
+                          "add the plate size or drop --fit")
+    reformat = Reformat.parse(size, fit or "pad") if size is not None else None
     colour = ColourConfig.load(resolve_config_uri(None))
     colourspace = colour.resolve(colourspace, where="--colourspace")
     seq = FrameSequence(pattern)
     with progress_bar(max_frames or 0, f"import {video.name}") as bar:
         frames = video_to_plates(video, seq, colour=colour, colourspace=colourspace,
-                                 first_frame=start, max_frames=max_frames, progress=bar.update)
+                                 first_frame=start, max_frames=max_frames, reformat=reformat,
+                                 progress=bar.update)
     fps = video_rate(video)
     rate = (f" at {fps:g} fps (set plate.fps: {fps:g} in the shot config)" if fps
             else "; the clip states no frame rate: set plate.fps in the shot config")
     click.echo(f"{pattern}: frames {format_frames(frames)} in {colourspace}{rate}")
+    clip_size = video_size(video) if reformat is not None else None
+    if reformat is not None and clip_size is not None:
+        click.echo(f"reformat: {reformat.describe(*clip_size)} (recorded as vfx_double/reformat)")
 
 
 @cli.group()

@@ -9,6 +9,7 @@ so tests can compare a tracker against the known motion.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..color import ColourConfig
-from ..errors import MediaError
+from ..errors import ConfigError, MediaError
 from ..face.element import PREFIX
 from ..io.exr import Attribute, ExrImage, write_exr
 from ..io.sequences import FrameSequence
@@ -29,7 +30,9 @@ SOURCE_FACE_HEIGHT = 106.0
 SOURCE_FACE_CENTRE = (225.0, 124.0)
 SRGB = "sRGB Encoded Rec.709 (sRGB)"
 WORKING = "ACEScg"
-
+#: how a clip meets the delivery size, as Nuke's Reformat with black borders: ``pad`` is
+#: resize type "fit", ``fill`` "fill", ``stretch`` "distort", ``none`` "none" (centred).
+FITS = ("pad", "fill", "stretch", "none")
 
 
 @dataclass(frozen=True)
@@ -159,14 +162,105 @@ def video_rate(video: Path) -> float | None:
         capture.release()
 
 
+@dataclass(frozen=True)
+class Reformat:
+    """A plate delivery size and how the clip meets it; pixel aspect stays 1."""
+
+    width: int
+    height: int
+    fit: str = "pad"
+
+    @classmethod
+    def parse(cls, size: str, fit: str = "pad", *, where_size: str = "--size",
+              where_fit: str = "--fit") -> Reformat:
+        """``"1920x1080"`` and a fit from :data:`FITS`; ConfigError on anything else."""
+        match = re.fullmatch(r"(\d+)[xX](\d+)", size.strip())
+        if match is None or 0 in (int(match[1]), int(match[2])):
+            raise ConfigError(where_size, "WxH in whole pixels above 0, e.g. 1920x1080",
+                              repr(size), "give the show's plate size")
+        if fit not in FITS:
+            raise ConfigError(where_fit, f"one of {', '.join(FITS)}", repr(fit),
+                              "pad keeps the whole picture inside black borders")
+        return cls(int(match[1]), int(match[2]), fit)
+
+    def describe(self, width: int, height: int) -> str:
+        """What was done to a ``width`` x ``height`` clip, e.g. ``pad 1920x1080 from 1280x720``."""
+        return f"{self.fit} {self.width}x{self.height} from {width}x{height}"
+
+
+def _filter(before: int, after: int) -> int:
+    return cv2.INTER_AREA if after < before else cv2.INTER_CUBIC
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    # One axis at a time, so a stretch that shrinks one and enlarges the other gets the
+    # right filter for each (both filters are separable, so nothing else changes).
+    h, w = image.shape[:2]
+    if width != w:
+        image = cv2.resize(image, (width, h), interpolation=_filter(w, width))
+    if height != h:
+        image = cv2.resize(image, (width, height), interpolation=_filter(h, height))
+    # Cubic rings below black at hard edges; negative scene-linear light is not light.
+    return np.maximum(image, 0.0)
+
+
+def reformat_frame(linear: np.ndarray, reformat: Reformat) -> np.ndarray:
+    """Scale and centre a scene-linear frame on the delivery canvas, black (0) outside it.
+
+    Args:
+        linear: ``(H, W, C)`` float32 scene-linear pixels.
+        reformat: the delivery size and fit.
+
+    Returns:
+        ``(reformat.height, reformat.width, C)`` float32.
+    """
+    h, w = linear.shape[:2]
+    if reformat.fit == "stretch":
+        width, height = reformat.width, reformat.height
+    elif reformat.fit == "none":
+        width, height = w, h
+    else:
+        pick = min if reformat.fit == "pad" else max
+        scale = pick(reformat.width / w, reformat.height / h)
+        width, height = max(1, round(w * scale)), max(1, round(h * scale))
+    scaled = _resize(linear, width, height)
+    canvas = np.zeros((reformat.height, reformat.width, linear.shape[2]), np.float32)
+    # Centred: a positive offset leaves a border, a negative one crops.
+    x, y = (reformat.width - width) // 2, (reformat.height - height) // 2
+    cw, ch = min(width, reformat.width), min(height, reformat.height)
+    canvas[max(y, 0):max(y, 0) + ch, max(x, 0):max(x, 0) + cw] = \
+        scaled[max(-y, 0):max(-y, 0) + ch, max(-x, 0):max(-x, 0) + cw]
+    return canvas
+
+
+def video_size(video: Path) -> tuple[int, int] | None:
+    """The clip's decoded frame size as (width, height), or None where no frame decodes."""
+    capture = cv2.VideoCapture(str(video))
+    try:
+        ok, bgr = capture.read() if capture.isOpened() else (False, None)
+        return (bgr.shape[1], bgr.shape[0]) if ok else None
+    finally:
+        capture.release()
+
+
 def video_to_plates(video: Path, seq: FrameSequence, *, colour: ColourConfig, colourspace: str,
                     first_frame: int = 1001, max_frames: int | None = None, source_space: str = SRGB,
+                    reformat: Reformat | None = None,
                     progress: ProgressFn | None = None) -> list[int]:
     """Decode an sRGB video clip and write it as a log-encoded half EXR plate sequence.
 
     Frames already on disk are kept (a rerun fills only missing ones). Each frame records
     the clip it came from (``vfx_double/source``) and its frame rate (``vfx_double/fps``,
     for the shot's ``plate.fps``). Returns the frames.
+
+    With ``reformat`` each frame is scaled in scene-linear light: the 8-bit sRGB frame is
+    decoded to float ACEScg (``WORKING``), reformatted there (area filter to shrink, cubic
+    to enlarge, clamped at 0), then encoded to ``colourspace``. Filtering the 8-bit display
+    or the log values instead would average code values, not light, darkening fine bright
+    detail. Borders are linear black, so a log plate stores its colourspace's black code
+    (0.0928 in LogC3), a linear one 0. The data window is the whole canvas and the step is
+    recorded as ``vfx_double/reformat``. Without it the frame goes straight from
+    ``source_space`` to ``colourspace``, as it always has.
     """
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
@@ -190,7 +284,12 @@ def video_to_plates(video: Path, seq: FrameSequence, *, colour: ColourConfig, co
             if frame in existing:
                 continue
             srgb = bgr[:, :, ::-1].astype(np.float32) / 255.0
-            encoded = colour.convert(srgb, source_space, colourspace)
+            if reformat is None:
+                encoded = colour.convert(srgb, source_space, colourspace)
+            else:
+                attributes["reformat"] = reformat.describe(srgb.shape[1], srgb.shape[0])
+                linear = reformat_frame(colour.convert(srgb, source_space, WORKING), reformat)
+                encoded = colour.convert(linear, WORKING, colourspace, out=linear)
             write_plate(seq.path(frame), encoded, colourspace, attributes)
             if progress:
                 progress(1)
