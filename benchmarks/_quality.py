@@ -21,16 +21,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vfx_double.comp.matte import hull_matte
-from vfx_double.comp.warp import rescale, to_plate
-from vfx_double.track.faceset import warp_crop
-from vfx_double.train.data import resize_crop
+from vfx_double.face.matte import FOREHEAD, hull_matte
+from vfx_double.face.crop import rescale, resize_crop, to_plate, warp_crop
 
 LUMA = np.array([0.2722, 0.6741, 0.0537], np.float32)  # AP1 luminance weights
 #: the core is the matte above 0.5, eroded by this many plate pixels (away from the feather)
 CORE_ERODE = 8
-#: the forehead lift of the training masks (track/faceset.hull_mask)
-FOREHEAD = 0.18
 #: Laplacian-of-Gaussian scales for the detail ratio, plate pixels
 LOG_SIGMAS = (1.0, 2.0)
 HALO_MIN_MATTE = 0.02

@@ -24,14 +24,14 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vfx_double.model.networks import FaceModel, ModelSpec  # noqa: E402
-from vfx_double.train.checkpoint import latest_checkpoint, load_weights  # noqa: E402
-from vfx_double.train.data import FaceDataset, open_faceset  # noqa: E402
+from vfx_double.model.checkpoint import latest_checkpoint, load_weights  # noqa: E402
+from vfx_double.face.faceset import open_faceset  # noqa: E402
+from vfx_double.train.data import FaceDataset  # noqa: E402
 
 
 def subpixel_spike(images: torch.Tensor) -> float:

@@ -42,14 +42,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.shots import make_shot  # noqa: E402  (a licensed synthetic-actor shot skeleton)
 from vfx_double import acescct  # noqa: E402
 from vfx_double.color import DEFAULT_CONFIG, ColourConfig  # noqa: E402
-from vfx_double.comp.blend import Look, final_matte  # noqa: E402
-from vfx_double.comp.element import read_element  # noqa: E402
+from vfx_double.comp.blend import final_matte  # noqa: E402
+from vfx_double.config import Comp  # noqa: E402
+from vfx_double.face.element import read_element  # noqa: E402
 from vfx_double.comp.stage import comp_shot  # noqa: E402
 from vfx_double.demo.plates import video_to_plates  # noqa: E402
 from vfx_double.io.exr import read_exr  # noqa: E402
 from vfx_double.io.sequences import FrameSequence  # noqa: E402
-from vfx_double.render import render_shot  # noqa: E402
-from vfx_double.track import result as track_result  # noqa: E402
+from vfx_double.render.stage import render_shot  # noqa: E402
+from vfx_double.face import track as track_result  # noqa: E402
 from vfx_double.track.coverage import expression_measures  # noqa: E402
 from vfx_double.track.coverage_report import load as load_coverage  # noqa: E402
 from vfx_double.track.run import display_u8  # noqa: E402
@@ -91,7 +92,7 @@ def to_cct(pixels: np.ndarray, colour: ColourConfig) -> np.ndarray:
 
 
 def measure_variant(plates: FrameSequence, comps: FrameSequence, elements: FrameSequence,
-                    track: track_result.TrackResult, frames: list[int], look: Look,
+                    track: track_result.TrackResult, frames: list[int], look: Comp,
                     colour: ColourConfig, resolution: int) -> tuple[dict, list[FrameMeasure]]:
     index = {f: i for i, f in enumerate(track.frames)}
     size = int(track.settings.get("crop_size", 256))
@@ -164,7 +165,7 @@ def coverage_of(track_dir: Path) -> dict:
 
 
 def pictures(out: Path, tag: str, frames: list[int], plates: FrameSequence,
-             comps: dict[str, FrameSequence], elements: FrameSequence, look: Look,
+             comps: dict[str, FrameSequence], elements: FrameSequence, look: Comp,
              colour: ColourConfig) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -267,9 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, comp in VARIANTS.items():
         write(comp)
         report = timed(f"comp_{name}", comp_shot)
-        comps[name] = FrameSequence(str(report.comp_dir /
-                                        f"sh010_comp_{report.comp_dir.name}.####.exr"))
-        look = Look(colour_match="rct", grain=comp["grain"] == "true")
+        comps[name] = FrameSequence(str(report.folder /
+                                        f"sh010_comp_{report.folder.name}.####.exr"))
+        look = Comp(colour_match="rct", grain=comp["grain"] == "true")
         summary, per_frame = measure_variant(plates, comps[name], elements, track, held_frames,
                                              look, colour, resolution)
         for part, want in (("covered", True), ("uncovered", False)):
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                  held_frames[-len(held_frames) // 6]]
         results["pictures"] = [str(p) for p in pictures(
             pics, f"{args.clip}_{args.preset}", picks, plates, comps, elements,
-            Look(colour_match="rct"), colour)]
+            Comp(colour_match="rct"), colour)]
     results["timings_s"] = timings
     (work / "results.json").write_text(json.dumps(results, indent=2))
     print(f"\n### Comp quality, same identity ({machine_line()})\n")

@@ -35,7 +35,7 @@ import numpy as np
 
 from _machine import cpu_model
 
-from vfx_double.track import ibug68
+from vfx_double.face import ibug68
 from vfx_double.track.backends import FaceBox, get_backend
 from vfx_double.track.backends.mediapipe import quiet_native_logs
 

@@ -47,8 +47,9 @@ from vfx_double.io.sequences import FrameSequence
 from vfx_double.model.losses import dssim
 from vfx_double.model.networks import FaceModel, PatchDiscriminator
 from vfx_double.train.augment import AugmentSpec
-from vfx_double.train.checkpoint import Binding, load_checkpoint
-from vfx_double.train.data import FaceDataset, FacesetInfo, PairedBatches, open_faceset
+from vfx_double.model.checkpoint import Binding, load_checkpoint
+from vfx_double.face.faceset import FacesetInfo, open_faceset
+from vfx_double.train.data import FaceDataset, PairedBatches
 from vfx_double.train.loop import training_loop
 from vfx_double.train.presets import PRESETS
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vfx_double.model.networks import FaceModel, PatchDiscriminator, flops_breakdown, flops_per_image
-from vfx_double.track.align import TEMPLATE_68
+from vfx_double.face.align import TEMPLATE_68
 from vfx_double.train.loop import PairForward, set_determinism, train_step, with_priority
 from vfx_double.train.presets import PRESETS
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from vfx_double import licence
 from vfx_double.io.exr import ExrImage, write_exr
+from vfx_double.keyring import keygen
 
 ACTOR = "Test Actor (synthetic)"
 KEY_ID = "test-issuer"
@@ -61,7 +62,7 @@ def issue_licence(key: Path, out: Path, *, shows=("SHOW",), uses=licence.USES,
 
 def make_shot(root: Path) -> MiniShot:
     keys = root / "keys"
-    private, public = licence.keygen(keys, KEY_ID)
+    private, public = keygen(keys, KEY_ID)
     keyring = root / "keyring"
     keyring.mkdir()
     shutil.copy(public, keyring / public.name)

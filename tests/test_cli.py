@@ -139,9 +139,9 @@ def test_licence_for_another_actor(capsys, shot: MiniShot) -> None:
 
 
 def test_licence_signed_by_unknown_key(capsys, shot: MiniShot, tmp_path: Path) -> None:
-    from vfx_double import licence
+    from vfx_double.keyring import keygen
 
-    rogue, _ = licence.keygen(tmp_path / "rogue", "test-issuer")
+    rogue, _ = keygen(tmp_path / "rogue", "test-issuer")
     issue_licence(rogue, shot.licence)
     fails(capsys, shot, "test.licence.json", "signature")
 

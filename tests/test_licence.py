@@ -15,6 +15,15 @@ import pytest
 
 from vfx_double import licence
 from vfx_double.errors import LicenceError
+from vfx_double.keyring import (
+    KEYRING_ENV,
+    key_id_of,
+    keygen,
+    keyring_path,
+    load_keyring,
+    load_private_key,
+    load_public_key,
+)
 
 KEY_ID = "studio-legal"
 ON = dt.date(2026, 6, 1)
@@ -22,7 +31,7 @@ ON = dt.date(2026, 6, 1)
 
 @pytest.fixture
 def keys(tmp_path: Path) -> tuple[Path, Path]:
-    return licence.keygen(tmp_path / "keys", KEY_ID)
+    return keygen(tmp_path / "keys", KEY_ID)
 
 
 @pytest.fixture
@@ -36,7 +45,7 @@ def ring(tmp_path: Path, keys: tuple[Path, Path]) -> Path:
 @pytest.fixture(autouse=True)
 def no_user_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the developer's own keyring and environment out of every test."""
-    monkeypatch.delenv(licence.KEYRING_ENV, raising=False)
+    monkeypatch.delenv(KEYRING_ENV, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
 
 
@@ -67,29 +76,29 @@ def test_keygen_writes_a_0600_private_key_and_a_public_json(keys: tuple[Path, Pa
     data = json.loads(public.read_text())
     assert data["schema"] == "IssuerKey.1" and data["key_id"] == KEY_ID and data["created"]
     assert len(base64.b64decode(data["public_key"])) == 32
-    key_id, pub = licence.load_public_key(public)
-    priv = licence.load_private_key(private)
+    key_id, pub = load_public_key(public)
+    priv = load_private_key(private)
     pub.verify(priv.sign(b"x"), b"x")
-    assert key_id == KEY_ID == licence.key_id_of(private)
+    assert key_id == KEY_ID == key_id_of(private)
 
 
 def test_keygen_never_overwrites(keys: tuple[Path, Path]) -> None:
     before = keys[0].read_bytes()
     with pytest.raises(LicenceError, match="never overwritten"):
-        licence.keygen(keys[0].parent, KEY_ID)
+        keygen(keys[0].parent, KEY_ID)
     assert keys[0].read_bytes() == before
 
 
 def test_keygen_writes_nothing_when_either_file_exists(tmp_path: Path) -> None:
     (tmp_path / f"{KEY_ID}.pub").write_text("someone's key")
     with pytest.raises(LicenceError, match="never overwritten"):
-        licence.keygen(tmp_path, KEY_ID)
+        keygen(tmp_path, KEY_ID)
     assert not (tmp_path / f"{KEY_ID}.key").exists()
 
 
 def test_keygen_refuses_a_key_id_that_is_not_a_file_name(tmp_path: Path) -> None:
     with pytest.raises(LicenceError, match="key id"):
-        licence.keygen(tmp_path, "../escape")
+        keygen(tmp_path, "../escape")
 
 
 # --- issue and verify -----------------------------------------------------------------------
@@ -100,7 +109,7 @@ def test_issue_verify_round_trip(tmp_path: Path, keys: tuple[Path, Path], ring: 
     assert data["schema"] == "SignedLicence.1"
     assert data["signature"]["alg"] == "Ed25519" and data["signature"]["key_id"] == KEY_ID
     assert data["licence"]["valid_until"] == "2026-12-31"
-    assert licence.verify(path, licence.load_keyring(ring)) == record()
+    assert licence.verify(path, load_keyring(ring)) == record()
 
 
 def test_issue_refuses_a_record_naming_another_key(tmp_path: Path, keys: tuple[Path, Path]) -> None:
@@ -112,7 +121,7 @@ def test_issue_refuses_a_record_naming_another_key(tmp_path: Path, keys: tuple[P
 
 def test_issue_refuses_a_key_that_does_not_match_its_pub(tmp_path: Path,
                                                         keys: tuple[Path, Path]) -> None:
-    _, other_public = licence.keygen(tmp_path / "other", KEY_ID)
+    _, other_public = keygen(tmp_path / "other", KEY_ID)
     shutil.copy(other_public, keys[1])
     with pytest.raises(LicenceError, match="a different key"):
         signed(tmp_path, keys[0])
@@ -148,38 +157,38 @@ def test_record_edited_after_signing_is_refused(tmp_path: Path, keys: tuple[Path
     data["licence"][field] = value
     path.write_text(json.dumps(data))
     with pytest.raises(LicenceError, match="edited after signing") as info:
-        licence.verify(path, licence.load_keyring(ring))
+        licence.verify(path, load_keyring(ring))
     assert str(path) in message(info) and "signature" in message(info)
 
 
 def test_unknown_issuer_is_refused_and_known_ids_listed(tmp_path: Path,
                                                         keys: tuple[Path, Path]) -> None:
-    other_private, other_public = licence.keygen(tmp_path / "other", "other-issuer")
+    other_private, other_public = keygen(tmp_path / "other", "other-issuer")
     other_ring = tmp_path / "other-ring"
     other_ring.mkdir()
     shutil.copy(other_public, other_ring)
     path = signed(tmp_path, keys[0])
     with pytest.raises(LicenceError, match="signature.key_id") as info:
-        licence.verify(path, licence.load_keyring(other_ring))
+        licence.verify(path, load_keyring(other_ring))
     assert "other-issuer" in message(info) and repr(KEY_ID) in message(info)
 
 
 def test_signed_by_a_key_whose_pub_is_not_in_the_keyring(tmp_path: Path, ring: Path) -> None:
     # Same key id as the trusted issuer, different key: only the signature can tell.
-    rogue, _ = licence.keygen(tmp_path / "rogue", KEY_ID)
+    rogue, _ = keygen(tmp_path / "rogue", KEY_ID)
     path = signed(tmp_path, rogue)
     with pytest.raises(LicenceError, match="signed with another key"):
-        licence.verify(path, licence.load_keyring(ring))
+        licence.verify(path, load_keyring(ring))
 
 
 def test_a_public_key_inside_the_licence_is_not_trusted(tmp_path: Path, ring: Path) -> None:
-    rogue, rogue_pub = licence.keygen(tmp_path / "rogue", KEY_ID)
+    rogue, rogue_pub = keygen(tmp_path / "rogue", KEY_ID)
     path = signed(tmp_path, rogue)
     data = json.loads(path.read_text())
     data["signature"]["public_key"] = json.loads(rogue_pub.read_text())["public_key"]
     path.write_text(json.dumps(data))
     with pytest.raises(LicenceError, match="unknown key 'public_key'"):
-        licence.verify(path, licence.load_keyring(ring))
+        licence.verify(path, load_keyring(ring))
 
 
 @pytest.mark.parametrize("content, words", [
@@ -194,7 +203,7 @@ def test_bad_licence_files_are_refused(tmp_path: Path, ring: Path, content: str 
     if content is not None:
         path.write_text(content)
     with pytest.raises(LicenceError) as info:
-        licence.verify(path, licence.load_keyring(ring))
+        licence.verify(path, load_keyring(ring))
     assert str(path) in message(info)
     for word in words:
         assert word in message(info)
@@ -238,7 +247,7 @@ def test_check_verifies_and_requires(tmp_path: Path, keys: tuple[Path, Path], ri
 # --- keyring --------------------------------------------------------------------------------
 
 def make_ring(folder: Path, key_id: str) -> Path:
-    _, public = licence.keygen(folder / "keys", key_id)
+    _, public = keygen(folder / "keys", key_id)
     (folder / "ring").mkdir()
     shutil.copy(public, folder / "ring")
     return folder / "ring"
@@ -249,27 +258,27 @@ def test_keyring_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     env = make_ring(tmp_path / "env", "from-env")
     make_ring(tmp_path / "xdg" / "vfx_double", "from-xdg")
     (tmp_path / "xdg" / "vfx_double" / "ring").rename(tmp_path / "xdg" / "vfx_double" / "keyring")
-    monkeypatch.setenv(licence.KEYRING_ENV, str(env))
-    assert list(licence.load_keyring(arg)) == ["from-arg"]
-    assert list(licence.load_keyring()) == ["from-env"]
-    monkeypatch.delenv(licence.KEYRING_ENV)
-    assert list(licence.load_keyring()) == ["from-xdg"]
+    monkeypatch.setenv(KEYRING_ENV, str(env))
+    assert list(load_keyring(arg)) == ["from-arg"]
+    assert list(load_keyring()) == ["from-env"]
+    monkeypatch.delenv(KEYRING_ENV)
+    assert list(load_keyring()) == ["from-xdg"]
     monkeypatch.delenv("XDG_CONFIG_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert licence.keyring_path() == (tmp_path / "home" / ".config" / "vfx_double" / "keyring",
+    assert keyring_path() == (tmp_path / "home" / ".config" / "vfx_double" / "keyring",
                                       "the default keyring")
 
 
 def test_missing_keyring_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(LicenceError, match="vfx-double licence keygen") as info:
-        licence.load_keyring()
+        load_keyring()
     assert str(tmp_path / "xdg" / "vfx_double" / "keyring") in message(info)
 
 
 def test_keyring_refuses_duplicate_key_ids(ring: Path, keys: tuple[Path, Path]) -> None:
     shutil.copy(keys[1], ring / "copy.pub")
     with pytest.raises(LicenceError, match="also in") as info:
-        licence.load_keyring(ring)
+        load_keyring(ring)
     assert "copy.pub" in message(info) or f"{KEY_ID}.pub" in message(info)
 
 
@@ -277,14 +286,14 @@ def test_empty_keyring_is_refused(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "README").write_text("not a key")
     with pytest.raises(LicenceError, match=r"\(\*\.pub\), found none"):
-        licence.load_keyring(tmp_path / "empty")
+        load_keyring(tmp_path / "empty")
 
 
 def test_keyring_names_a_malformed_key_file(ring: Path) -> None:
     (ring / "broken.pub").write_text(
         '{"schema": "IssuerKey.1", "key_id": "x", "public_key": "AAAA"}')
     with pytest.raises(LicenceError, match="broken.pub.*public_key"):
-        licence.load_keyring(ring)
+        load_keyring(ring)
 
 
 def test_check_takes_its_keyring_only_from_the_caller_or_environment(
@@ -293,7 +302,7 @@ def test_check_takes_its_keyring_only_from_the_caller_or_environment(
     # A shot folder set up to smuggle in trust: a rogue-signed licence, the rogue key in a
     # `keyring` folder beside it, and a shot YAML pointing there. None of it may count.
     shot = tmp_path / "shot"
-    rogue, rogue_pub = licence.keygen(tmp_path / "rogue", KEY_ID)
+    rogue, rogue_pub = keygen(tmp_path / "rogue", KEY_ID)
     (shot / "keyring").mkdir(parents=True)
     shutil.copy(rogue_pub, shot / "keyring")
     path = signed(shot, rogue)
@@ -301,10 +310,10 @@ def test_check_takes_its_keyring_only_from_the_caller_or_environment(
     monkeypatch.chdir(shot)
 
     assert set(inspect.signature(licence.check).parameters) == {
-        "licence_path", "show", "use", "on", "keyring", "actor"}
+        "licence_path", "show", "uses", "on", "keyring", "actor", "where"}
     with pytest.raises(LicenceError, match="no such folder"):
         licence.check(path, "SHOW", "train", ON)
-    monkeypatch.setenv(licence.KEYRING_ENV, str(ring))
+    monkeypatch.setenv(KEYRING_ENV, str(ring))
     with pytest.raises(LicenceError, match="signed with another key"):
         licence.check(path, "SHOW", "train", ON)
     # The same trusted keyring accepts a genuine licence in the same place.

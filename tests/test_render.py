@@ -11,14 +11,14 @@ import torch
 
 from tests.shots import make_shot
 from vfx_double.cli import main
-from vfx_double.comp.element import read_element
 from vfx_double.errors import ConfigError, LicenceError
+from vfx_double.face.align import TEMPLATE_68, align_matrix
+from vfx_double.face.element import read_element
+from vfx_double.face.track import TrackResult
 from vfx_double.io.exr import ExrImage, read_exr, read_header, write_exr
+from vfx_double.model.checkpoint import Binding, save_checkpoint
 from vfx_double.model.networks import FaceModel, PatchDiscriminator
-from vfx_double.render import EDGE_FADE, edge_fade, render_shot
-from vfx_double.track.align import TEMPLATE_68, align_matrix
-from vfx_double.track.result import TrackResult
-from vfx_double.train.checkpoint import Binding, save_checkpoint
+from vfx_double.render.stage import EDGE_FADE, edge_fade, render_shot
 from vfx_double.train.presets import PRESETS
 from vfx_double.workarea import WorkArea
 
@@ -68,7 +68,7 @@ def shot(tmp_path):
 def test_render_writes_acescg_premultiplied_elements_with_matte_and_provenance(shot):
     report = render_shot(shot.config, keyring=shot.keyring)
     assert report.written == FRAMES and report.empty == [NO_FACE]
-    path = report.render_dir / "face.1002.exr"
+    path = report.folder / "face.1002.exr"
     header = read_header(path)
     assert header.channels == ("R", "G", "B", "A", "matte")
     assert set(header.channel_formats) == {"half"}
@@ -95,17 +95,17 @@ def test_render_writes_acescg_premultiplied_elements_with_matte_and_provenance(s
     grow = 0.1 * 110 + 2
     assert xs.min() + x >= pts[:, 0].min() - grow and xs.max() + x <= pts[:, 0].max() + grow
     assert ys.max() + y <= pts[:, 1].max() + grow
-    empty = read_header(report.render_dir / f"face.{NO_FACE}.exr")
+    empty = read_header(report.folder / f"face.{NO_FACE}.exr")
     assert empty.data_window[2:] == (1, 1) and empty.attribute("vfx_double/face") == 0
 
 
 def test_rerun_fills_only_missing_or_broken_elements(shot):
     first = render_shot(shot.config, keyring=shot.keyring)
-    (first.render_dir / "face.1001.exr").unlink()
-    broken = first.render_dir / "face.1003.exr"
+    (first.folder / "face.1001.exr").unlink()
+    broken = first.folder / "face.1003.exr"
     broken.write_bytes(broken.read_bytes()[:200])
     second = render_shot(shot.config, keyring=shot.keyring)
-    assert second.render_dir == first.render_dir
+    assert second.folder == first.folder
     assert second.written == [1001, 1003] and second.kept == [1002, 1004, 1005]
     assert read_exr(broken).pixels.shape[2] == 5
 
@@ -113,8 +113,8 @@ def test_rerun_fills_only_missing_or_broken_elements(shot):
 def test_chunks_land_in_one_version(shot):
     a = render_shot(shot.config, keyring=shot.keyring, frames=(1001, 1002))
     b = render_shot(shot.config, keyring=shot.keyring, frames=(1003, 1005))
-    assert a.render_dir == b.render_dir
-    assert sorted(p.name for p in a.render_dir.glob("face.*.exr")) == [
+    assert a.folder == b.folder
+    assert sorted(p.name for p in a.folder.glob("face.*.exr")) == [
         f"face.{f}.exr" for f in FRAMES]
 
 

@@ -87,7 +87,7 @@ def demo(out: Path, frames: int, train_steps: int) -> None:
     (validate, track, a short train, render, comp)."""
     from .comp.stage import comp_shot
     from .demo.shot import build
-    from .render import render_shot
+    from .render.stage import render_shot
     from .track.stage import track_shot
     from .train.stage import train_shot
     from .validate import validate as run_validate
@@ -170,7 +170,7 @@ def render(config: Path, frame_range: str | None, device: str | None, batch: int
            keyring: Path | None) -> None:
     """Render face elements (ACEScg EXR + matte) with the latest trained model."""
     from .io.sequences import parse_frame_range
-    from .render import render_shot
+    from .render.stage import render_shot
 
     frames = parse_frame_range(frame_range) if frame_range else None
     report = render_shot(config, frames=frames, keyring=keyring, device=device, batch=batch,
@@ -245,7 +245,7 @@ def licence() -> None:
 @click.option("--key-id", required=True, help="issuer key id, e.g. studio-legal-2026")
 def keygen(out: Path, key_id: str) -> None:
     """Create an Ed25519 issuer key pair (the .pub goes into the studio keyring)."""
-    from .licence import keygen as make_keys
+    from .keyring import keygen as make_keys
 
     private, public = make_keys(out, key_id)
     click.echo(f"private key: {private} (keep it secret)")
@@ -269,7 +269,9 @@ def issue(key: Path, out: Path, licence_id: str, actor: str, licensor: str, lice
           shows: tuple[str, ...], uses: tuple[str, ...], valid_from: str, valid_until: str,
           notes: str) -> None:
     """Sign a likeness licence with an issuer key."""
-    from .licence import Licence, issue as sign, key_id_of
+    from .keyring import key_id_of
+    from .licence import Licence
+    from .licence import issue as sign
 
     record = Licence(licence_id=licence_id, actor=actor, licensor=licensor, licensee=licensee,
                      shows=shows, uses=uses, valid_from=_date(valid_from, "--valid-from"),
@@ -287,7 +289,8 @@ def issue(key: Path, out: Path, licence_id: str, actor: str, licensor: str, lice
 def licence_verify(path: Path, keyring: Path | None, show: str | None, uses: tuple[str, ...],
                    on: str | None) -> None:
     """Check a licence's signature against the keyring, and optionally its scope."""
-    from .licence import load_keyring, require, verify
+    from .keyring import load_keyring
+    from .licence import require, verify
 
     lic = verify(path, load_keyring(keyring))
     day = _date(on, "--date") or dt.date.today()

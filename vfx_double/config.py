@@ -125,16 +125,22 @@ def _on_off(value: Any) -> Any:
     return value
 
 
+#: the comp's colour-match modes and detail modes: the one list of each (the comp checks
+#: against these, the config loader parses with them)
+ColourMatch = Literal["none", "rct", "histogram", "gain"]
+DetailMode = Literal["auto", "on", "off"]
+
+
 @dataclass(frozen=True)
 class Comp:
     mix: float = field(default=1.0, metadata={"min": 0.0, "max": 1.0})
     erode: float = field(default=0.0, metadata={"min": -200.0, "max": 200.0})
     feather: float = field(default=8.0, metadata={"min": 0.0, "max": 500.0})
-    colour_match: Literal["none", "rct", "histogram", "gain"] = "rct"
+    colour_match: ColourMatch = "rct"
     grain: bool = True
     # the plate's own detail above the model's resolution (vfx_double.comp.detail); auto:
     # on for frames where a model pixel spans more than one plate pixel
-    detail: Literal["auto", "on", "off"] = field(default="auto", metadata={"parse": _on_off})
+    detail: DetailMode = field(default="auto", metadata={"parse": _on_off})
     compression: Optional[str] = None  # None keeps the plate's compression
 
 

@@ -69,3 +69,19 @@ def hash_file(path: str | Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_keys(data: Any, required: set[str], where: str, error: type[VfxDoubleError],
+               optional: frozenset[str] | set[str] = frozenset()) -> None:
+    """Refuse unless ``data`` is an object with every ``required`` key and no key outside
+    ``required | optional``; the error names the first field at fault."""
+    if not isinstance(data, dict):
+        raise error(where, "a JSON object", type(data).__name__)
+    missing = sorted(required - data.keys())
+    if missing:
+        raise error(f"{where} (field {missing[0]})", f"key {missing[0]!r}", "none")
+    unknown = sorted(data.keys() - required - optional)
+    if unknown:
+        allowed = ", ".join(sorted(required | optional))
+        raise error(f"{where} (field {unknown[0]})", f"only {allowed}",
+                    f"unknown key {unknown[0]!r}")

@@ -10,7 +10,7 @@ import pytest
 
 from vfx_double.comp import detail, grain
 from vfx_double.errors import ConfigError, MediaError
-
+from vfx_double.face.element import model_pixel
 
 
 def similarity(k: float, angle: float = 0.0, offset=(3.0, -2.0)) -> np.ndarray:
@@ -44,9 +44,9 @@ def analytic_share(s: float, frequency: float, angle: float) -> float:
 
 
 def test_model_pixel_is_crop_pixels_per_model_pixel_over_the_matrix_scale() -> None:
-    assert detail.model_pixel(similarity(0.5), 256, 64) == pytest.approx(8.0)
-    assert detail.model_pixel(similarity(0.5, angle=0.7), 256, 64) == pytest.approx(8.0)
-    assert detail.model_pixel(similarity(2.0), 256, 256) == pytest.approx(0.5)
+    assert model_pixel(similarity(0.5), 256, 64) == pytest.approx(8.0)
+    assert model_pixel(similarity(0.5, angle=0.7), 256, 64) == pytest.approx(8.0)
+    assert model_pixel(similarity(2.0), 256, 256) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("s", [1.5, 3.0, 6.0, 12.0])

@@ -11,8 +11,9 @@ from tests.shots import make_shot
 from vfx_double.cli import main
 from vfx_double.comp.stage import comp_shot
 from vfx_double.errors import LicenceError, MediaError
+from vfx_double.face.element import CHANNELS
+from vfx_double.face.element import SCHEMA_TAG as SCHEMA
 from vfx_double.io.exr import Attribute, ExrImage, read_exr, read_header, write_exr
-from vfx_double.face.element import CHANNELS, SCHEMA_TAG as SCHEMA
 
 FRAMES = range(1001, 1006)
 W, H = 96, 64
@@ -68,7 +69,7 @@ def constant_shot(shot, plate=0.2, colour=0.8, alpha=1.0, matte=1.0):
 
 
 def comp_frames(report):
-    return {f: read_exr(report.comp_dir / f"sh010_comp_{report.comp_dir.name}.{f:04d}.exr",
+    return {f: read_exr(report.folder / f"sh010_comp_{report.folder.name}.{f:04d}.exr",
                         dtype=None) for f in report.frames}
 
 
@@ -122,7 +123,7 @@ def test_untouched_pixels_aovs_overscan_and_header_pass_through(shot):
         plate = plates[frame]
         assert out.channels == channels and out.data_window == window
         assert out.display_window == display
-        header = read_header(report.comp_dir / f"sh010_comp_v001.{frame:04d}.exr")
+        header = read_header(report.folder / f"sh010_comp_v001.{frame:04d}.exr")
         assert list(header.channel_formats) == formats
         assert header.compression == "piz"
         assert header.attribute("camera:lens") == "35mm"
@@ -169,13 +170,13 @@ def test_rerun_rewrites_exactly_the_deleted_frames_and_reproduces_them(shot):
         write_element(shot.render, frame, (0.6 + 0.01 * frame % 3, 0.5, 0.4), 1.0, _disc(BOX))
     set_comp(shot, colour_match="rct", grain="on")
     first = comp_shot(shot.config, keyring=shot.keyring)
-    paths = {f: first.comp_dir / f"sh010_comp_v001.{f:04d}.exr" for f in FRAMES}
+    paths = {f: first.folder / f"sh010_comp_v001.{f:04d}.exr" for f in FRAMES}
     before = {f: read_exr(p, dtype=None).pixels for f, p in paths.items()}
     stamps = {f: p.stat().st_mtime_ns for f, p in paths.items()}
     paths[1002].unlink()
     paths[1004].write_bytes(paths[1004].read_bytes()[:300])  # truncated: unreadable
     second = comp_shot(shot.config, keyring=shot.keyring)
-    assert second.comp_dir == first.comp_dir
+    assert second.folder == first.folder
     assert second.written == [1002, 1004]
     assert second.kept == [1001, 1003, 1005]
     for f in (1001, 1003, 1005):
@@ -184,7 +185,7 @@ def test_rerun_rewrites_exactly_the_deleted_frames_and_reproduces_them(shot):
         # Grain seeded per frame and stats that depend only on nearby frames: same bytes.
         assert np.array_equal(read_exr(paths[f], dtype=None).pixels, before[f])
     third = comp_shot(shot.config, keyring=shot.keyring)
-    assert third.written == [] and third.comp_dir == first.comp_dir
+    assert third.written == [] and third.folder == first.folder
 
 
 def test_changed_settings_make_a_new_version_and_keep_the_old(shot):
@@ -193,9 +194,9 @@ def test_changed_settings_make_a_new_version_and_keep_the_old(shot):
     first = comp_shot(shot.config, keyring=shot.keyring, frames=(1001, 1002))
     shot.edit("mix: 1.0", "mix: 0.5")
     second = comp_shot(shot.config, keyring=shot.keyring, frames=(1001, 1002))
-    assert first.comp_dir.name == "v001" and second.comp_dir.name == "v002"
-    assert (first.comp_dir / "sh010_comp_v001.1001.exr").exists()
-    assert (second.comp_dir / "sh010_comp_v002.1001.exr").exists()
+    assert first.folder.name == "v001" and second.folder.name == "v002"
+    assert (first.folder / "sh010_comp_v001.1001.exr").exists()
+    assert (second.folder / "sh010_comp_v002.1001.exr").exists()
 
 
 def test_frames_without_a_face_pass_the_plate_through_bit_exact(shot):

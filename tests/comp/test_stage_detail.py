@@ -6,16 +6,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.comp.test_stage import FRAMES, comp_frames, set_comp, write_plate
-from tests.comp.test_stage import shot  # noqa: F401  (the fixture)
+from tests.comp.test_stage import (
+    FRAMES,
+    comp_frames,
+    set_comp,
+    shot,  # noqa: F401  (the fixture)
+    write_plate,
+)
 from vfx_double import acescct
 from vfx_double.cli import main
-from vfx_double.comp.blend import Look, final_matte
-from vfx_double.comp.element import read_element
+from vfx_double.comp.blend import final_matte
 from vfx_double.comp.stage import comp_shot
+from vfx_double.config import Comp
 from vfx_double.errors import MediaError
+from vfx_double.face.element import CHANNELS, read_element
+from vfx_double.face.element import SCHEMA_TAG as SCHEMA
 from vfx_double.io.exr import Attribute, ExrImage, read_exr, write_exr
-from vfx_double.face.element import CHANNELS, SCHEMA_TAG as SCHEMA
 
 W, H = 128, 96
 BOX = (36, 24, 56, 48)
@@ -69,7 +75,7 @@ def test_detail_brings_the_plates_fine_detail_inside_the_matte_box_only(shot):
     for frame in FRAMES:
         write_element(shot.render, frame, acescct.decode(np.float32(0.45)), s=8.0)
     set_comp(shot, feather=4, colour_match="none", grain="off", detail="on")
-    look = Look(feather=4, colour_match="none", grain=False, detail="on")
+    look = Comp(feather=4, colour_match="none", grain=False, detail="on")
     on = comp_frames(comp_shot(shot.config, keyring=shot.keyring))
     shot.edit("detail: on", "detail: off")
     off = comp_frames(comp_shot(shot.config, keyring=shot.keyring))
@@ -101,7 +107,7 @@ def test_auto_turns_on_for_frames_where_a_model_pixel_spans_more_than_a_plate_pi
     off = comp_shot(shot.config, keyring=shot.keyring)
     shot.edit("detail: off", "detail: on")
     on = comp_shot(shot.config, keyring=shot.keyring)
-    assert [r.comp_dir.name for r in (auto, off, on)] == ["v001", "v002", "v003"]
+    assert [r.folder.name for r in (auto, off, on)] == ["v001", "v002", "v003"]
     auto, off, on = (comp_frames(r) for r in (auto, off, on))
     for frame, s in spans.items():
         same_as_off = np.array_equal(auto[frame].pixels, off[frame].pixels)
@@ -117,13 +123,13 @@ def test_farm_chunks_equal_a_whole_shot_run_with_detail_and_grain(shot):
         write_element(shot.render, frame, (0.25 + 0.01 * (frame % 3), 0.2, 0.15), s=6.0)
     set_comp(shot, colour_match="rct", grain="on", detail="on")
     whole = comp_shot(shot.config, keyring=shot.keyring)
-    paths = {f: whole.comp_dir / f"sh010_comp_v001.{f:04d}.exr" for f in FRAMES}
+    paths = {f: whole.folder / f"sh010_comp_v001.{f:04d}.exr" for f in FRAMES}
     before = {f: read_exr(p, dtype=None).pixels for f, p in paths.items()}
     for p in paths.values():
         p.unlink()
     for chunk in ((1001, 1002), (1003, 1005)):
         report = comp_shot(shot.config, keyring=shot.keyring, frames=chunk)
-        assert report.comp_dir == whole.comp_dir
+        assert report.folder == whole.folder
     for f, p in paths.items():
         assert np.array_equal(read_exr(p, dtype=None).pixels, before[f])
 

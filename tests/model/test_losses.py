@@ -9,6 +9,7 @@ from scipy.spatial import Delaunay
 from skimage.metrics import structural_similarity
 
 from vfx_double.errors import ConfigError
+from vfx_double.face.align import template_in_crop
 from vfx_double.model.losses import (
     LEFT_EYE,
     MOUTH,
@@ -18,7 +19,6 @@ from vfx_double.model.losses import (
     ReconstructionLoss,
     dssim,
     feather_mask,
-    ssim_window,
     gan_discriminator_loss,
     gan_generator_loss,
     gan_weight,
@@ -27,8 +27,8 @@ from vfx_double.model.losses import (
     ms_dssim,
     priority_map,
     reconstruction_loss,
+    ssim_window,
 )
-from vfx_double.track.align import template_in_crop
 
 DTYPES = [torch.float32, torch.float64]
 

@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
-from vfx_double.track.align import TEMPLATE_68, align_matrix, umeyama, warp_points
-from vfx_double.track.faceset import _HEAD_3D, _HEAD_IDS
-from vfx_double.track.result import TrackResult
+from vfx_double.face.align import TEMPLATE_68, align_matrix, umeyama, warp_points
+from vfx_double.face.track import TrackResult
+from vfx_double.track.measures import _HEAD_3D, _HEAD_IDS
 
 FRAME_SIZE = (1920, 1080)
 DISTANCE_MM = 600.0

@@ -13,9 +13,15 @@ import pytest
 from skimage import data
 
 from vfx_double.errors import ConfigError, TrackingError
-from vfx_double.track import ibug68
-from vfx_double.track.backends import (BACKENDS, FaceBox, FanBackend, Landmarks,
-                                       MediaPipeBackend, get_backend)
+from vfx_double.face import ibug68
+from vfx_double.track.backends import (
+    BACKENDS,
+    FaceBox,
+    FanBackend,
+    Landmarks,
+    MediaPipeBackend,
+    get_backend,
+)
 from vfx_double.track.backends._base import crop_square, from_crop
 from vfx_double.track.backends.fan import WEIGHTS_FILE, decode_heatmaps
 from vfx_double.track.backends.mediapipe import nms, quiet_native_logs, tile_sizes

@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 
 from vfx_double.errors import TrackingError
-from vfx_double.track.coverage import (TOLERANCES, coverage, expression_measures, runs,
-                                       shape_descriptor)
-from vfx_double.track.faceset import head_pose
+from vfx_double.track.coverage import (
+    TOLERANCES,
+    coverage,
+    expression_measures,
+    runs,
+    shape_descriptor,
+)
+from vfx_double.track.measures import head_pose
 
 from .synthetic_faces import head, project, track
 
@@ -57,7 +62,7 @@ def test_shape_descriptor_ignores_plate_position_scale_and_roll() -> None:
     t = track([1, 2], mouth=[0.0, 15.0])
     c, s = math.cos(0.3), math.sin(0.3)
     moved = t.points @ (0.6 * np.array([[c, s], [-s, c]])) + np.array([-200.0, 90.0])
-    from vfx_double.track.align import align_matrix
+    from vfx_double.face.align import align_matrix
 
     matrices = np.stack([align_matrix(p, 512, 0.8) for p in moved])
     a, b = shape_descriptor(t.points, t.matrices), shape_descriptor(moved, matrices)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vfx_double.errors import TrackingError
-from vfx_double.track.align import TEMPLATE_68, from_face, normalise_shape
+from vfx_double.face.align import TEMPLATE_68, from_face, normalise_shape
 from vfx_double.track.gaps import fill_gaps, gap_ranges
 
 

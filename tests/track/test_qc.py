@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from vfx_double.errors import MediaError, TrackingError, VfxDoubleError
-from vfx_double.track import preview, qc
+from vfx_double.io import movie
+from vfx_double.track import qc
 from vfx_double.track.preview import PreviewWriter
 from vfx_double.track.qc import QcFrame, contact_sheet, draw_overlay
 
@@ -59,7 +60,7 @@ def no_temp_files(folder: Path) -> bool:
 
 def probe(path: Path) -> str:
     # ffmpeg with no output file exits 1 but still prints the input's streams
-    result = subprocess.run([preview._ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+    result = subprocess.run([movie._ffmpeg_exe(), "-hide_banner", "-i", str(path)],
                             check=False, capture_output=True, text=True)
     return result.stderr
 
@@ -249,7 +250,7 @@ def test_failing_ffmpeg_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     fake.write_text("#!/bin/sh\necho 'first line' >&2\necho 'Unknown encoder libx264' >&2\n"
                     "exit 3\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(preview, "_ffmpeg_exe", lambda: str(fake))
+    monkeypatch.setattr(movie, "_ffmpeg_exe", lambda: str(fake))
     out = tmp_path / "out" / "qc.mp4"
     with pytest.raises(MediaError) as info:
         with PreviewWriter(out, fps=24, width=64) as writer:
@@ -258,7 +259,7 @@ def test_failing_ffmpeg_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert_one_line(info.value, str(out), "exit status 3", "Unknown encoder libx264")
     assert list(out.parent.iterdir()) == []
 
-    monkeypatch.setattr(preview, "_ffmpeg_exe", lambda: str(tmp_path / "missing" / "ffmpeg"))
+    monkeypatch.setattr(movie, "_ffmpeg_exe", lambda: str(tmp_path / "missing" / "ffmpeg"))
     with pytest.raises(MediaError) as info:
         with PreviewWriter(out, fps=24, width=64) as writer:
             writer.add(make_frame(w=64, h=48))
@@ -273,9 +274,9 @@ def test_preview_rejects_bad_settings(tmp_path: Path, fps: float, width: int) ->
 
 
 def test_ntsc_rates_are_exact() -> None:
-    assert preview._rate(23.976) == "24000/1001"
-    assert preview._rate(29.97) == "30000/1001"
-    assert preview._rate(25.0) == "25/1"
+    assert movie._rate(23.976) == "24000/1001"
+    assert movie._rate(29.97) == "30000/1001"
+    assert movie._rate(25.0) == "25/1"
 
 
 # ---------------------------------------------------------------- contact sheet

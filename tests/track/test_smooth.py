@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vfx_double.errors import TrackingError
-from vfx_double.track.align import TEMPLATE_68
+from vfx_double.face.align import TEMPLATE_68
 from vfx_double.track.smooth import jitter, smooth_landmarks
 
 EYE_PX = 100.0

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vfx_double.audit import verify as verify_audit
 from vfx_double.cli import main
 from vfx_double.color import DEFAULT_CONFIG, ColourConfig
 from vfx_double.demo import shot as demo_shot
 from vfx_double.demo.plates import video_to_plates
+from vfx_double.face import track as track_result
 from vfx_double.io.exr import read_exr, write_exr
 from vfx_double.io.sequences import FrameSequence
-from vfx_double.audit import verify as verify_audit
 from vfx_double.track import coverage_report
-from vfx_double.track import result as track_result
 from vfx_double.track.stage import track_shot
 
 from ..shots import MiniShot, make_shot

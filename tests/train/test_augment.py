@@ -7,15 +7,21 @@ import math
 import numpy as np
 import pytest
 
-from vfx_double.errors import ConfigError
-from vfx_double.track.align import template_in_crop
-from vfx_double.track.faceset import hull_mask
 from vfx_double.acescct import MID_GREY as MID_GREY_CCT
 from vfx_double.acescct import decode as acescct_decode
 from vfx_double.acescct import encode as acescct_encode
-from vfx_double.train.augment import (AugmentSpec, apply_log_jitter, augment,
-                                      colour_jitter_log, log_offset_to_gain, random_affine,
-                                      random_warp_grid)
+from vfx_double.errors import ConfigError
+from vfx_double.face.align import template_in_crop
+from vfx_double.face.matte import hull_mask
+from vfx_double.train.augment import (
+    AugmentSpec,
+    apply_log_jitter,
+    augment,
+    colour_jitter_log,
+    log_offset_to_gain,
+    random_affine,
+    random_warp_grid,
+)
 
 R = 64
 NO_COLOUR = {"colour": 0.0}

@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from vfx_double.errors import ConfigError, MediaError
+from vfx_double.face.align import template_in_crop
+from vfx_double.face.crop import scale_landmarks
+from vfx_double.face.faceset import FacesetInfo, open_faceset
+from vfx_double.face.matte import hull_mask
 from vfx_double.io.exr import ExrImage, write_exr
-from vfx_double.track.align import template_in_crop
-from vfx_double.track.faceset import hull_mask
 from vfx_double.train.augment import AugmentSpec
-from vfx_double.train.data import (ACTOR, PERFORMER, FaceDataset, FacesetInfo, PairedBatches,
-                                   open_faceset, scale_landmarks)
+from vfx_double.train.data import ACTOR, PERFORMER, FaceDataset, PairedBatches
 
 SIZE = 32
 

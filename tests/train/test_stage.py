@@ -161,11 +161,12 @@ def test_resume_refuses_a_changed_config(shot, uninterrupted: Path, capsys) -> N
 
 def test_licence_without_train_is_refused(shot, capsys, tmp_path: Path) -> None:
     from vfx_double import licence
+    from vfx_double.keyring import load_keyring
 
     keyring = tmp_path / "ring"
     shutil.copytree(shot.keyring, keyring)
     saved = shot.licence.read_bytes()
-    lic = licence.verify(shot.licence, licence.load_keyring(keyring))
+    lic = licence.verify(shot.licence, load_keyring(keyring))
     try:
         shot.licence.unlink()
         licence.issue(licence.Licence(**{**lic.__dict__, "uses": ("render", "film")}),

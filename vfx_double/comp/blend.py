@@ -13,27 +13,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..color import ColourConfig
+from ..config import Comp
+from ..face.crop import Box, sub_box
+from ..face.element import Element
+from ..face.matte import margin, refine_matte
 from ..io.exr import ExrImage
 from . import colour_match, detail, grain
-from .element import Element
-from .matte import margin, refine_matte
-from .warp import Box, sub_box
 
 
 @dataclass(frozen=True)
-class Look:
-    """The comp controls (the shot's ``comp`` section), as a compositor sets them."""
+class CompColour:
+    """The OCIO config and the three colourspaces the comp converts between."""
 
-    mix: float = 1.0
-    erode: float = 0.0
-    feather: float = 8.0
-    colour_match: str = "rct"
-    grain: bool = True
-    detail: str = "auto"
-
-
-@dataclass(frozen=True)
-class Spaces:
     colour: ColourConfig
     plate: str
     working: str
@@ -48,7 +39,7 @@ def grow(box: Box, by: int, window: Box) -> Box | None:
     return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
 
 
-def final_matte(element: Element, look: Look, window: Box) -> tuple[np.ndarray, Box] | None:
+def final_matte(element: Element, look: Comp, window: Box) -> tuple[np.ndarray, Box] | None:
     """The matte the comp uses (raw matte eroded and feathered, kept inside the rendered
     crop's coverage, times mix) over its tight bounding box; None when it is empty."""
     region = grow(element.box, margin(look.erode, look.feather), window)
@@ -83,7 +74,7 @@ def element_colour(element: Element, box: Box) -> np.ndarray:
     return place(element.colour(), element.box, box)
 
 
-def comp_frame(plate: ExrImage, element: Element, look: Look, spaces: Spaces,
+def comp_frame(plate: ExrImage, element: Element, look: Comp, spaces: CompColour,
                stats: colour_match.FrameStats | None, grain_model: grain.GrainModel | None,
                seed: int) -> tuple[np.ndarray, Box | None]:
     """The comped pixels (same shape, dtype and channels as ``plate.pixels``) and the box

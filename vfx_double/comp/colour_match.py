@@ -32,16 +32,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
+from ..acescct import decode, encode
+from ..config import ColourMatch
 from ..errors import ConfigError, MediaError
 from ..records import check_schema
-from ..acescct import decode, encode
 
 SCHEMA = ("FrameStats", 1)
-MODES = ("none", "rct", "histogram", "gain")
+MODES: tuple[str, ...] = get_args(ColourMatch)
 #: quantile levels measured for ``histogram``: 1% .. 99% in 17 steps (the median is 9th).
 QUANTILE_LEVELS = np.linspace(0.01, 0.99, 17)
 #: clamp of rct's contrast scale std_p / std_e (also the histogram map's end slopes).

@@ -72,14 +72,15 @@ model renders stays the actor's; the detail above it is the performer's skin.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, get_args
 
 import cv2
 import numpy as np
 
+from ..config import DetailMode
 from ..errors import ConfigError, MediaError
 
-MODES = ("auto", "on", "off")
+MODES: tuple[str, ...] = get_args(DetailMode)
 #: the plate's share of the comp at the edge of the model's band (the crossover), for a
 #: model pixel of 2 plate pixels or more (:func:`edge_share`)
 PLATE_AT_MODEL_LIMIT = 0.5
@@ -93,16 +94,6 @@ AGREE_WIDTH = 0.1
 #: a face pixel whose low-passed coverage is below this keeps its own colour (it is
 #: outside the element's coverage, where the matte is 0 anyway).
 _MIN_COVER = 1e-3
-
-
-def model_pixel(matrix: np.ndarray, crop_size: int, resolution: int) -> float:
-    """``s``: plate pixels per model pixel, from the element's plate->crop ``matrix``
-    (2 x 3 similarity), the crop's size and the model's resolution."""
-    (a, b, _), (c, d, _) = np.asarray(matrix, np.float64)
-    # The 2x2 determinant written out: np.linalg.det's LU puts 16 at 15.999999999999996,
-    # and a face exactly at the model's resolution would read as s > 1.
-    scale = math.sqrt(abs(a * d - b * c))
-    return (crop_size / resolution) / scale
 
 
 def edge_share(s: float) -> float:

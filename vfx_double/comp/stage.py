@@ -25,20 +25,16 @@ from typing import Callable
 
 import numpy as np
 
-from .. import config as config_mod
-from ..audit import AuditLog, hash_file
-from ..color import ColourConfig, resolve_config_uri
-from ..errors import MediaError, WorkAreaError
-from ..face.element import CHANNELS, PREFIX
+from ..errors import MediaError
+from ..face.element import CHANNELS, PREFIX, Element, read_element, unpremultiply
 from ..io.exr import Attribute, ExrImage, read_bands, read_header, write_exr
 from ..io.sequences import FrameSequence, format_frames
-from ..io.streaming import WriteBehind, iter_sequence, readable_exr
+from ..io.streaming import WriteBehind, iter_sequence
 from ..progress import stage_progress
-from ..validate import sequence_frames, shot_licence
-from ..workarea import WorkArea
+from ..records import hash_file
+from ..shot import FrameReport, open_shot
 from . import colour_match, detail, grain
-from .blend import Look, Spaces, comp_frame
-from .element import Element, read_element, unpremultiply
+from .blend import CompColour, comp_frame
 
 #: temporal smoothing of the colour statistics, in frames (Gaussian sigma)
 STATS_SIGMA = 4.0
@@ -51,19 +47,11 @@ GRAIN_BLOCK_SIZE = 32
 
 
 @dataclass
-class CompReport:
-    comp_dir: Path
-    frames: list[int]
-    written: list[int] = field(default_factory=list)
-    kept: list[int] = field(default_factory=list)
+class CompReport(FrameReport):
     passed_through: list[int] = field(default_factory=list)
-    seconds: float = 0.0
 
     def lines(self) -> list[str]:
-        rate = len(self.written) / self.seconds if self.seconds else 0.0
-        out = [f"comp:   {self.comp_dir}",
-               f"frames: {format_frames(self.frames)}; written {len(self.written)}, kept "
-               f"{len(self.kept)} (already complete); {rate:.2f} frames/s"]
+        out = self.summary("comp:", rate_digits=2)
         if self.passed_through:
             out.append(f"no face, plate passed through: {format_frames(self.passed_through)}")
         return out
@@ -91,21 +79,11 @@ def plate_attributes(attributes: list[Attribute]) -> list[Attribute]:
 
 def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
               keyring: Path | None = None, bar: Callable | None = None) -> CompReport:
-    cfg = config_mod.load(path)
-    lic = shot_licence(cfg, ("render", cfg.use), keyring=keyring)
-    colour = ColourConfig.load(resolve_config_uri(cfg.colour.config, cfg.source.parent))
-    plate_space = colour.resolve(cfg.plate.colourspace, where=cfg.where("plate", "colourspace"))
-    working = colour.resolve(cfg.colour.working, where=cfg.where("colour", "working"))
-    output = (colour.resolve(cfg.colour.output, where=cfg.where("colour", "output"))
-              if cfg.colour.output else plate_space)
-    spaces = Spaces(colour, plate_space, working, output)
-    plate_seq, plate_frames = sequence_frames(cfg.plate, cfg.where("plate", "path"), frames)
-    _, all_frames = sequence_frames(cfg.plate, cfg.where("plate", "path"), None)
-    area = WorkArea(cfg.shot_dir)
-    render_dir = area.latest("render")
-    if render_dir is None:
-        raise WorkAreaError(str(area.stage_dir("render")), "a render version", "none",
-                            f"run `vfx-double render {cfg.source}` first")
+    shot = open_shot(path, uses=("render", "use"), frames=frames, keyring=keyring)
+    cfg, look = shot.cfg, shot.cfg.comp
+    spaces = CompColour(shot.colour, shot.spaces.plate, shot.spaces.working, shot.spaces.output)
+    render_dir = shot.require("render")
+    plate_seq, plate_frames = shot.plate, shot.frames
     elements = FrameSequence(str(render_dir / f"face.{'#' * plate_seq.padding}.exr"))
     missing = elements.missing(plate_frames)
     if missing:
@@ -113,30 +91,24 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                          f"missing frames {format_frames(missing)}",
                          f"run `vfx-double render {cfg.source} --frames "
                          f"{missing[0]}-{missing[-1]}`")
-    look = Look(**{k: v for k, v in asdict(cfg.comp).items() if k != "compression"})
     options = {"schema": "CompOptions.2", "render": render_dir.name,
                "render_options_sha256": hash_file(render_dir / "options.json"),
                "comp": asdict(cfg.comp), "plate": str(cfg.plate.path),
-               "plate_colourspace": plate_space, "working": working, "output": output,
-               "licence_id": lic.licence_id, "stats_sigma": STATS_SIGMA,
+               "plate_colourspace": spaces.plate, "working": spaces.working,
+               "output": spaces.output, "licence_id": shot.licence.licence_id,
+               "stats_sigma": STATS_SIGMA,
                "detail_plate_at_model_limit": detail.PLATE_AT_MODEL_LIMIT,
                "detail_agree": [detail.AGREE_DEAD, detail.AGREE_WIDTH]}
-    comp_dir, _ = area.version_for("comp", options)
+    comp_dir, _ = shot.version_for("comp", options)
     out_seq = FrameSequence(str(comp_dir / f"{cfg.shot}_comp_{comp_dir.name}."
                                            f"{'#' * plate_seq.padding}.exr"))
     report = CompReport(comp_dir, plate_frames)
-    todo = []
-    for frame in plate_frames:
-        (report.kept if readable_exr(out_seq.path(frame)) else todo).append(frame)
+    report.kept, todo = shot.split(out_seq)
     start = time.perf_counter()
-    stats = (_smoothed_stats(todo, all_frames, plate_seq, elements, spaces, bar)
+    stats = (_smoothed_stats(todo, shot.all_plate_frames(), plate_seq, elements, spaces, bar)
              if todo and look.colour_match != "none" else {})
     base_seed = zlib.crc32(f"{cfg.show}/{cfg.shot}".encode())
-    provenance = [Attribute(PREFIX + "licenceId", "string", lic.licence_id),
-                  Attribute(PREFIX + "configHash", "string", cfg.config_hash()),
-                  Attribute(PREFIX + "synthetic", "int", 1),
-                  Attribute(PREFIX + "colourspace", "string", output),
-                  Attribute(PREFIX + "render", "string", render_dir.name)]
+    provenance = shot.provenance(colourspace=spaces.output, render=render_dir.name)
     with stage_progress(bar, len(todo), f"comp {cfg.shot}") as progress, \
             WriteBehind() as writer:
         for frame, plate in iter_sequence(plate_seq, todo, dtype=None):
@@ -159,10 +131,9 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
             report.written.append(frame)
             progress(1)
     report.seconds = time.perf_counter() - start
-    AuditLog(area.audit_path).append(
+    shot.audit(
         "comp", inputs={"render_options": hash_file(render_dir / "options.json")},
         outputs={"options": hash_file(comp_dir / "options.json")},
-        licence_id=lic.licence_id, config_hash=cfg.config_hash(),
         extra={"version": comp_dir.name, "frames": format_frames(plate_frames),
                "written": len(report.written)})
     return report
@@ -180,7 +151,7 @@ def _formats(path: Path, plate: ExrImage) -> tuple[str, ...]:
 
 
 def _smoothed_stats(todo: list[int], all_frames: list[int], plate_seq: FrameSequence,
-                    elements: FrameSequence, spaces: Spaces, bar: Callable | None
+                    elements: FrameSequence, spaces: CompColour, bar: Callable | None
                     ) -> dict[int, colour_match.FrameStats]:
     radius = colour_match.window(STATS_SIGMA)
     near = {f for t in todo for f in range(t - radius, t + radius + 1)}
@@ -194,7 +165,7 @@ def _smoothed_stats(todo: list[int], all_frames: list[int], plate_seq: FrameSequ
     return colour_match.smooth(measured, STATS_SIGMA)
 
 
-def _measure(plate_path: Path, element_path: Path, frame: int, spaces: Spaces
+def _measure(plate_path: Path, element_path: Path, frame: int, spaces: CompColour
              ) -> colour_match.FrameStats | None:
     """One frame's statistics from every ``STATS_ROW_STEP``-th band of rows of the face
     box: EXR decodes only those chunks of plate and element, and mean, spread and
@@ -223,7 +194,7 @@ def _measure(plate_path: Path, element_path: Path, frame: int, spaces: Spaces
     return colour_match.measure(plate_lin, colour, weight)
 
 
-def _grain(plate: ExrImage, element: Element, spaces: Spaces) -> grain.GrainModel | None:
+def _grain(plate: ExrImage, element: Element, spaces: CompColour) -> grain.GrainModel | None:
     """The plate's grain, measured on flat blocks away from the face, in ACEScct; None when
     the plate has no room for a block beside the face."""
     x0, y0 = plate.data_window[:2]

@@ -19,6 +19,7 @@ from ..color import DEFAULT_CONFIG, ColourConfig
 from ..errors import LicenceError
 from ..io import atomic
 from ..io.sequences import FrameSequence
+from ..keyring import keygen, load_keyring
 from ..progress import ProgressFn
 from .plates import build_world, demo_moves, write_demo_sequence
 
@@ -91,13 +92,13 @@ def _write_keys_and_licence(shot: DemoShot, today: dt.date) -> None:
     keys = shot.root / "keys"
     private = keys / f"{KEY_ID}.key"
     if not private.exists():
-        licence_mod.keygen(keys, KEY_ID)
+        keygen(keys, KEY_ID)
     ring_key = shot.keyring / f"{KEY_ID}.pub"
     if not ring_key.exists():
         atomic.write_bytes(ring_key, (keys / f"{KEY_ID}.pub").read_bytes())
     if shot.licence.exists():
         try:
-            lic = licence_mod.verify(shot.licence, licence_mod.load_keyring(shot.keyring))
+            lic = licence_mod.verify(shot.licence, load_keyring(shot.keyring))
             licence_mod.require(lic, SHOW, "train", today)
             return
         except LicenceError:

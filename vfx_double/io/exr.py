@@ -19,7 +19,6 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,6 +27,7 @@ import OpenImageIO as oiio
 
 from ..errors import MediaError, WorkAreaError
 from .atomic import atomic_path
+from .attribute_types import infer_type, read_type_name, typedesc
 
 Window = tuple[int, int, int, int]
 COMPRESSIONS = ("none", "rle", "zips", "zip", "piz", "pxr24", "b44", "b44a", "dwaa", "dwab")
@@ -38,8 +38,6 @@ _DTYPES = {"float16": "half", "half": "half", "float32": "float", "float": "floa
 _NOT_WRITTEN = {"compression", "openexr:dwaCompressionLevel", "openexr:chunkCount",
                 "version", "type"}
 _REREAD_HINT = "re-render or re-copy that frame"
-#: how OpenImageIO names an EXR box attribute when reading it, and the name it writes
-_READ_TYPE_NAMES = {"vector2i[2]": "box2i", "float2[2]": "box2f"}
 
 
 @dataclass(frozen=True)
@@ -127,8 +125,8 @@ class ExrImage:
     def set_attribute(self, name: str, value: Any, type_str: str | None = None) -> None:
         """Add or replace an attribute; the type is inferred for str, int, float and 3x3 /
         4x4 matrices, and must be given for anything else."""
-        type_str = type_str or _infer_type(name, value)
-        _typedesc(type_str, name)
+        type_str = type_str or infer_type(name, value)
+        typedesc(type_str, name)
         if isinstance(value, np.ndarray):
             value = tuple(value.ravel().tolist())
         self.attributes = [a for a in self.attributes if a.name != name]
@@ -149,49 +147,6 @@ def _find(attributes: list[Attribute], name: str, default: Any) -> Any:
         if attr.name == name:
             return attr.value
     return default
-
-
-def _infer_type(name: str, value: Any) -> str:
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (bool, int, np.integer)):
-        return "int"
-    if isinstance(value, (float, np.floating)):
-        return "float"
-    shape = np.shape(value)
-    if shape in ((4, 4), (16,)):
-        return "matrix"
-    if shape in ((3, 3), (9,)):
-        return "matrix33"
-    raise MediaError(f"attribute {name}", "a str, int, float or 3x3/4x4 matrix, or a type_str",
-                     f"{type(value).__name__} of shape {shape}",
-                     "pass type_str, e.g. 'float[2]' or 'box2i'")
-
-
-@lru_cache(maxsize=1)
-def _type_names() -> dict[str, oiio.TypeDesc]:
-    # str(TypeDesc) is not always parseable by TypeDesc(str): "vector2i[2]" (how a box2i
-    # reads back), "rational2i" and "vectori" are not. Build the reverse table once.
-    B, A, V = oiio.BASETYPE, oiio.AGGREGATE, oiio.VECSEMANTICS
-    table: dict[str, oiio.TypeDesc] = {}
-    for base in (B.INT32, B.UINT32, B.INT64, B.HALF, B.FLOAT, B.DOUBLE, B.STRING):
-        for agg in A.__members__.values():
-            for sem in V.__members__.values():
-                desc = oiio.TypeDesc(base, agg, sem, 0)
-                table.setdefault(str(desc), desc)
-    return table
-
-
-def _typedesc(type_str: str, name: str) -> oiio.TypeDesc:
-    desc = oiio.TypeDesc(type_str)
-    if desc.basetype != oiio.BASETYPE.UNKNOWN:
-        return desc
-    match = re.fullmatch(r"(\w+)(?:\[(\d+)\])?", type_str)
-    base = _type_names().get(match.group(1)) if match else None
-    if base is None:
-        raise MediaError(f"attribute {name}", "an OpenImageIO type name such as float, int, "
-                         "string, matrix, float[2], box2i", repr(type_str), "fix the type")
-    return oiio.TypeDesc(base.basetype, base.aggregate, base.vecsemantics, int(match.group(2) or 0))
 
 
 def _where(path: Path, frame: int | None) -> str:
@@ -220,7 +175,7 @@ def _open(path: Path, frame: int | None) -> oiio.ImageInput:
 
 def _header(path: Path, spec: oiio.ImageSpec) -> ExrHeader:
     formats = spec.channelformats or (spec.format,) * spec.nchannels
-    attributes = [Attribute(a.name, _READ_TYPE_NAMES.get(str(a.type), str(a.type)), a.value)
+    attributes = [Attribute(a.name, read_type_name(a.type), a.value)
                   for a in spec.extra_attribs
                   if not a.name.startswith("oiio:") and a.name not in _NOT_WRITTEN]
     compression = spec.get_string_attribute("compression", DEFAULT_COMPRESSION)
@@ -361,7 +316,7 @@ def _spec(image: ExrImage, compression: str, pixel_type: str | Sequence[str] | N
     for attr in image.attributes:
         if attr.name.startswith("oiio:") or attr.name in _NOT_WRITTEN:
             continue
-        spec.attribute(attr.name, _typedesc(attr.type, attr.name), attr.value)
+        spec.attribute(attr.name, typedesc(attr.type, attr.name), attr.value)
     spec.attribute("compression", compression)
     return spec
 

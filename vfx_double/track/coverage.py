@@ -45,12 +45,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import TrackingError
-from .align import STABLE_POINTS, TEMPLATE_68, warp_points
+from ..face.align import STABLE_POINTS, TEMPLATE_68, warp_points
+from ..face.ibug68 import OUTER_EYE_CORNERS
+from ..face.track import TrackResult
 from .coverage_report import COMPONENTS, CoverageReport, Reason, UncoveredRange
-from .faceset import head_pose
-from .ibug68 import OUTER_EYE_CORNERS
-from .result import TrackResult
 from .coverage_words import range_reasons
+from .measures import head_pose
 
 #: how far from the nearest actor frame a plate frame is still covered, per component;
 #: why these values: see the module docstring

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TrackingError
-from .align import TEMPLATE_68, fit_pose, from_face, normalise_shape, to_face
+from ..face.align import TEMPLATE_68, fit_pose, from_face, normalise_shape, to_face
 
 #: found frames beside a gap whose least-squares line gives its end slope.
 SLOPE_FRAMES = 3

@@ -1,57 +1,21 @@
-"""The QC preview: overlaid frames streamed into an H.264 (yuv420p) mp4 through ffmpeg.
-
-OpenCV's pip wheel has FFmpeg for decoding but no H.264 *encoder* (``VideoWriter`` with
-``avc1``/``H264`` fails to open), so the preview pipes raw RGB into the ffmpeg binary that
-the ``imageio-ffmpeg`` wheel ships (built with libx264). ``IMAGEIO_FFMPEG_EXE`` points it
-at a studio ffmpeg instead.
-"""
+"""The QC preview: overlaid track frames as an H.264 mp4 (:class:`vfx_double.io.movie.MovieWriter`)."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
-import subprocess
-import tempfile
-from fractions import Fraction
 from pathlib import Path
-from typing import IO
 
-from ..errors import ConfigError, MediaError
-from ..io.atomic import atomic_path
-from .qc import QcFrame, resized, draw_overlay
-
-
-def _ffmpeg_exe() -> str:
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError) as err:
-        raise MediaError("QC preview", "an ffmpeg with libx264 (the imageio-ffmpeg package)",
-                         str(err).strip().splitlines()[0],
-                         "pip install imageio-ffmpeg, or set IMAGEIO_FFMPEG_EXE") from err
-
-
-def _rate(fps: float) -> str:
-    """ffmpeg's frame rate: NTSC rates as exact n*1000/1001, others as a small fraction."""
-    for n in (24, 30, 48, 60, 120):
-        if abs(fps - n * 1000 / 1001) < 0.005:
-            return f"{n * 1000}/1001"
-    f = Fraction(fps).limit_denominator(1000)
-    return f"{f.numerator}/{f.denominator}"
-
-
-class _Aborted(Exception):
-    """Thrown into ``atomic_path`` so it removes the temp file instead of renaming it."""
+from ..errors import ConfigError
+from ..io.movie import MovieWriter
+from .qc import QcFrame, draw_overlay, resized
 
 
 class PreviewWriter:
     """Streams overlaid frames into an H.264 (yuv420p) mp4; only one frame is held at a time.
 
     Frames are scaled to ``width`` (rounded down to even; height from the first frame's
-    aspect, even) before drawing, so text and lines are sized for the preview. ffmpeg writes
-    a temp file beside ``path``; ``close`` renames it into place.
+    aspect, even) before drawing, so text and lines are sized for the preview.
     """
 
     def __init__(self, path: Path, fps: float, width: int = 960, *, label: str = "") -> None:
@@ -64,17 +28,15 @@ class PreviewWriter:
         self.fps = float(fps)
         self.width = int(width) - int(width) % 2
         self.label = label
-        self.size: tuple[int, int] | None = None
-        self.frames = 0
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self._closed = False
-        self._target = atomic_path(self.path)
-        try:
-            self._tmp = self._target.__enter__()
-        except OSError as err:
-            raise MediaError(str(self.path), "a folder the preview can be written in", str(err),
-                             "check the output path and its permissions") from err
+        self.movie = MovieWriter(self.path, self.fps)
+
+    @property
+    def frames(self) -> int:
+        return self.movie.frames
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return self.movie.size
 
     def __enter__(self) -> PreviewWriter:
         return self
@@ -83,95 +45,15 @@ class PreviewWriter:
         if exc_type is None:
             self.close()
         else:
-            self._abort()
+            self.movie.abort()
 
     def add(self, qc: QcFrame) -> None:
-        if self._closed:
-            raise MediaError(str(self.path), "an open preview", "add() after close()")
-        if self.size is None:
+        size = self.movie.size
+        if size is None:
             h, w = qc.image.shape[:2]
-            self.size = (self.width, max(2, 2 * round(self.width * h / w / 2)))
-            self._start()
-        frame = draw_overlay(resized(qc, *self.size), self.label)
-        assert self._proc is not None and self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(frame.tobytes())
-        except OSError as err:  # BrokenPipeError: ffmpeg has exited
-            raise self._failed(self._finish()) from err
-        self.frames += 1
+            size = (self.width, max(2, 2 * round(self.width * h / w / 2)))
+        self.movie.add(draw_overlay(resized(qc, *size), self.label))
 
     def close(self) -> None:
         """Finish the mp4 and move it into place; a preview without frames is an error."""
-        if self._closed:
-            return
-        if self._proc is None:
-            self._abort()
-            raise MediaError(str(self.path), "at least one frame for the QC preview", "none")
-        rc = self._finish()
-        if rc != 0:
-            raise self._failed(rc)
-        self._closed = True
-        self._close_log()
-        try:
-            self._target.__exit__(None, None, None)
-        except OSError as err:
-            raise MediaError(str(self.path), "the finished preview moved into place", str(err),
-                             "check free disk space and permissions on the folder") from err
-
-    def _start(self) -> None:
-        assert self.size is not None
-        exe = _ffmpeg_exe()
-        w, h = self.size
-        cmd = [exe, "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", _rate(self.fps),
-               "-i", "-", "-an",
-               # RGB -> YUV with the BT.709 matrix, tagged on the frames (ffmpeg 7+ ignores the
-               # -color_* output options for libx264) so players do not guess BT.601
-               "-vf", ("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,setparams="
-                       "range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709"),
-               "-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p",
-               "-movflags", "+faststart", "-f", "mp4", str(self._tmp)]
-        # stderr goes to a file, not a pipe nobody reads while frames stream (that deadlocks)
-        self._log = tempfile.TemporaryFile()
-        try:
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                          stderr=self._log)
-        except OSError as err:
-            self._abort()
-            raise MediaError(str(self.path), f"a runnable ffmpeg at {exe}", str(err),
-                             "reinstall imageio-ffmpeg or set IMAGEIO_FFMPEG_EXE") from err
-
-    def _finish(self) -> int:
-        """End of input: ffmpeg flushes the encoder and exits; its exit status."""
-        assert self._proc is not None and self._proc.stdin is not None
-        with contextlib.suppress(OSError):  # already gone: the exit status says why
-            self._proc.stdin.close()
-        return self._proc.wait()
-
-    def _failed(self, rc: int) -> MediaError:
-        """Clean up and describe ffmpeg's failure in one line, with its last message."""
-        assert self._log is not None
-        self._log.seek(0)
-        lines = self._log.read().decode("utf-8", "replace").splitlines()
-        last = next((ln.strip() for ln in reversed(lines) if ln.strip()), "no message")
-        self._abort()
-        return MediaError(str(self.path), "an H.264 preview written by ffmpeg",
-                          f"ffmpeg exit status {rc}: {last}",
-                          "check the folder is writable and has free space, and that ffmpeg "
-                          "has libx264 (ffmpeg -encoders)")
-
-    def _abort(self) -> None:
-        """Stop ffmpeg and remove its partial output."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._proc is not None:
-            self._proc.kill()
-            self._finish()
-        self._close_log()
-        self._target.__exit__(_Aborted, _Aborted(), None)
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self.movie.close()

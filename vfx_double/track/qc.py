@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, MediaError, TrackingError
-from ..io.atomic import atomic_path
+from ..face.ibug68 import GROUPS as IBUG_GROUPS
+from ..io.contact import write_sheet
 from ..io.sequences import format_frames
-from .ibug68 import GROUPS as IBUG_GROUPS
 
 #: colour (RGB) of each iBUG group's dots and lines: one per region a TD reads (jaw, brows,
 #: nose, eyes, mouth), none of them the performer's green or the flags' red and orange
@@ -265,36 +265,5 @@ def contact_sheet(frames: Sequence[QcFrame] | Iterable[QcFrame], path: Path, col
         return draw_overlay(resized(qc, *cell[0]))
 
     thumbs, numbers, counts = _pick(frames, max_thumbs, thumb)
-    if not thumbs:
-        raise MediaError(str(path), "at least one frame for the contact sheet", "none")
-    tw, th = cell[0]
-    gap = max(4, thumb_width // 40)
-    rows = math.ceil(len(thumbs) / columns)
-    sheet_w = columns * tw + (columns + 1) * gap
-    s = _Scale.of((0, sheet_w // 2))
-    lines = [title or "QC", _summary(numbers, counts, len(thumbs))]
-    line_h = cv2.getTextSize("Ag", _FONT, s.font, s.text)[0][1] * 2 + s.pad
-    bar_h = line_h * len(lines) + 2 * s.pad
-    sheet = np.full((bar_h + rows * th + (rows + 1) * gap, sheet_w, 3), 24, np.uint8)
-    for i, text in enumerate(lines):
-        # a long title shrinks to fit a narrow sheet rather than running off its edge
-        width = cv2.getTextSize(text, _FONT, s.font, s.text)[0][0]
-        font = s.font * min(1.0, (sheet_w - 2 * (gap + s.pad)) / max(width, 1))
-        cv2.putText(sheet, text, (gap + s.pad, s.pad + (i + 1) * line_h - line_h // 4), _FONT,
-                    font, _WHITE, s.text, cv2.LINE_AA)
-    for i, t in enumerate(thumbs):
-        r, c = divmod(i, columns)
-        y, x = bar_h + gap + r * (th + gap), gap + c * (tw + gap)
-        sheet[y:y + th, x:x + tw] = t
-    try:
-        with atomic_path(path) as tmp:
-            if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-                raise MediaError(str(path), "a written contact sheet", "cv2.imwrite failed",
-                                 "check free disk space and permissions on the folder")
-    except cv2.error as err:
-        raise MediaError(str(path), "an image file name such as sheet.png",
-                         str(err).strip().splitlines()[-1]) from err
-    except OSError as err:
-        raise MediaError(str(path), "a writable folder", str(err),
-                         "check free disk space and permissions on the folder") from err
-    return path
+    return write_sheet(thumbs, path, [title or "QC", _summary(numbers, counts, len(thumbs))],
+                       columns=columns, gap=max(4, thumb_width // 40))

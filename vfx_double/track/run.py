@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import cv2
@@ -21,17 +20,19 @@ import numpy as np
 from ..color import ColourConfig
 from ..config import Performer, ShotConfig
 from ..errors import MediaError, TrackingError
-from ..face.element import PREFIX
-from ..io.exr import Attribute, ExrImage, read_exr, write_exr
+from ..face.align import align_matrix, warp_points
+from ..face.crop import aligned_crop
+from ..face.faceset import FacesetWriter
+from ..face.matte import hull_mask
+from ..face.track import TrackResult
+from ..io.exr import ExrImage, read_exr
 from ..io.sequences import FrameSequence, format_frames
 from ..io.streaming import iter_sequence
 from ..progress import ProgressFn
-from .align import align_matrix, warp_points
 from .backends import FaceBox, LandmarkBackend
-from .faceset import head_pose, hull_mask, sharpness, warp_crop, with_offset
 from .follow import Follower
 from .gaps import fill_gaps, gap_ranges
-from .result import TrackResult
+from .measures import head_pose, sharpness
 from .smooth import smooth_landmarks
 
 #: what the detector sees: plain sRGB encoding, the look of the photos it was trained on
@@ -196,16 +197,17 @@ def track_sequence(name: str, seq: FrameSequence, frames: list[int], colourspace
 
 
 def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour: ColourConfig,
-                network: str, cfg: ShotConfig, out_dir: Path, qc_sink: Callable | None = None,
-                progress: ProgressFn | None = None) -> dict:
-    """Pass two: write the aligned crops; return FacesetMeta.1 (also for the caller to save)."""
+                network: str, cfg: ShotConfig, out: FacesetWriter, qc_sink: Callable | None = None,
+                progress: ProgressFn | None = None) -> float:
+    """Pass two: write the aligned crops through ``out``; return the median sharpness."""
     size = cfg.track.crop_size
     sharp = np.asarray(found.sharpness)
     have = np.array([p is not None for p in found.points])
     median = float(np.median(sharp[have])) if have.any() else 0.0
-    skipped: dict[str, list[int]] = {"no_face": [], "low_confidence": [], "blurred": [],
-                                     "interpolated": []}
-    crops = []
+
+    def encode(region: np.ndarray) -> np.ndarray:
+        return colour.convert(region, result.colourspace, network)
+
     for i, (frame, image) in enumerate(iter_sequence(seq, result.frames)):
         flags = result.flags[i]
         reason = None
@@ -217,36 +219,19 @@ def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour:
             reason = "low_confidence"
         elif sharp[i] < cfg.track.min_sharpness * median:
             reason = "blurred"
+        matrix = result.matrices[i]
+        crop = (aligned_crop(image.pixels, image.data_window, matrix, size, encode)
+                if reason is None else None)
+        if crop is None and reason is None:
+            reason = "no_face"  # tracked, but the crop lies wholly off the frame
         if qc_sink is not None:
             qc_sink(i, frame, image, reason)
         if reason is not None:
-            skipped[reason].append(frame)
-            if progress:
-                progress(1)
-            continue
-        matrix = result.matrices[i]
-        encoded = colour.convert(image.pixels[:, :, :3], result.colourspace, network)
-        crop = warp_crop(encoded, with_offset(matrix, image.data_window), size)
-        points_crop = warp_points(matrix, result.points[i])
-        mask = hull_mask(points_crop, size)
-        pixels = np.concatenate([crop, mask[:, :, None]], axis=2).astype(np.float16)
-        file_name = f"crop.{frame:0{seq.padding}d}.exr"
-        write_exr(out_dir / file_name, ExrImage(
-            pixels=pixels, channels=("R", "G", "B", "mask"), data_window=(0, 0, size, size),
-            display_window=(0, 0, size, size), compression="zip",
-            attributes=[Attribute(PREFIX + "colourspace", "string", network),
-                        Attribute(PREFIX + "frame", "int", int(frame)),
-                        Attribute(PREFIX + "sequence", "string", result.sequence)]))
-        yaw, pitch, roll = head_pose(result.points[i], result.frame_size)
-        crops.append({"frame": frame, "file": file_name, "matrix": matrix.round(6).tolist(),
-                      "landmarks": points_crop.round(3).tolist(),
-                      "sharpness": round(float(sharp[i]), 6),
-                      "confidence": round(float(result.confidence[i]), 4),
-                      "yaw": round(yaw, 2), "pitch": round(pitch, 2), "roll": round(roll, 2)})
+            out.skip(frame, reason)
+        else:
+            points_crop = warp_points(matrix, result.points[i])
+            out.add(frame, crop, hull_mask(points_crop, size), matrix, points_crop, sharp[i],
+                    result.confidence[i], head_pose(result.points[i], result.frame_size))
         if progress:
             progress(1)
-    return {"schema": "FacesetMeta.1", "sequence": result.sequence, "colourspace": network,
-            "size": size, "coverage": cfg.track.coverage, "crops": crops,
-            "skipped": {k: len(v) for k, v in skipped.items()},
-            "skipped_frames": {k: format_frames(v) for k, v in skipped.items() if v},
-            "median_sharpness": median}
+    return median

@@ -42,8 +42,8 @@ import math
 import numpy as np
 
 from ..errors import TrackingError
-from .align import STABLE_POINTS, fit_pose, from_face, mean_shape, to_face
-from .ibug68 import OUTER_EYE_CORNERS
+from ..face.align import STABLE_POINTS, fit_pose, from_face, mean_shape, to_face
+from ..face.ibug68 import OUTER_EYE_CORNERS
 
 #: widest pose kernel (Gaussian sigma, seconds) at strength 1.
 POSE_SECONDS = 0.5

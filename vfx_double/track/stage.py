@@ -10,24 +10,21 @@ from typing import Callable
 
 import numpy as np
 
-from .. import config as config_mod
-from ..audit import AuditLog, hash_tree
-from ..color import ColourConfig, resolve_config_uri
-from ..config import Performer, Sequence, ShotConfig
+from ..audit import hash_tree
+from ..config import Performer
 from ..errors import ConfigError
-from ..io import atomic
+from ..face.faceset import FacesetWriter
+from ..face.track import TrackResult
 from ..io.exr import ExrImage
 from ..io.sequences import FrameSequence
 from ..progress import stage_progress
-from ..validate import sequence_frames, shot_licence
-from ..workarea import WorkArea
+from ..shot import Shot, open_shot
 from .backends import get_backend
 from .coverage import coverage
 from .coverage_plot import plot_coverage
 from .coverage_report import CoverageReport
 from .preview import PreviewWriter
 from .qc import QcFrame, contact_sheet, resized
-from .result import TrackResult
 from .run import PassOne, crop_frames, display_u8, frame_hint, track_sequence
 
 CONTACT_THUMBS = 36
@@ -74,57 +71,51 @@ def manifest_hash(seq: FrameSequence, frames: list[int]) -> str:
 def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: bool = False,
                keyring: Path | None = None, bar: Callable | None = None) -> TrackReport:
     """Run tracking and faceset extraction for a shot; returns what was written."""
-    cfg = config_mod.load(path)
     # The actor reference becomes training data: the licence must grant training.
-    lic = shot_licence(cfg, ("train",), keyring=keyring)
-    colour = ColourConfig.load(resolve_config_uri(cfg.colour.config, cfg.source.parent))
-    plate_space = colour.resolve(cfg.plate.colourspace, where=cfg.where("plate", "colourspace"))
-    ref_space = colour.resolve(cfg.actor.reference.colourspace,
-                               where=cfg.where("actor", "reference", "colourspace"))
-    network = colour.resolve(cfg.colour.network, where=cfg.where("colour", "network"))
-    plate_seq, plate_frames = sequence_frames(cfg.plate, cfg.where("plate", "path"), frames)
-    ref_seq, ref_frames = sequence_frames(cfg.actor.reference,
-                                          cfg.where("actor", "reference", "path"), None)
+    shot = open_shot(path, uses=("train",), frames=frames, keyring=keyring)
+    cfg, colour = shot.cfg, shot.colour
+    plate_seq, plate_frames = shot.footage("plate")
+    ref_seq, ref_frames = shot.footage("actor")
     if cfg.performer.select == "frame" and cfg.performer.frame not in plate_frames:
         raise ConfigError(cfg.where("performer", "frame"),
                           f"a frame of the tracked range {plate_frames[0]}-{plate_frames[-1]}",
                           str(cfg.performer.frame), "pick a frame inside the plate range")
     backend = get_backend(cfg.track.backend, weights=cfg.track.weights,
                           where=cfg.where("track", "backend"))
-    area = WorkArea(cfg.shot_dir)
+    spaces = {"plate": shot.spaces.plate, "actor": shot.spaces.reference}
     try:
-        hint = (frame_hint(plate_seq, cfg.performer.frame, plate_space, colour, backend, cfg)
+        hint = (frame_hint(plate_seq, cfg.performer.frame, spaces["plate"], colour, backend, cfg)
                 if cfg.performer.select == "frame" and cfg.performer.frame is not None else None)
-        jobs = [("plate", plate_seq, plate_frames, plate_space, cfg.performer, hint),
-                ("actor", ref_seq, ref_frames, ref_space, Performer(), None)]
+        jobs = [("plate", plate_seq, plate_frames, cfg.performer, hint),
+                ("actor", ref_seq, ref_frames, Performer(), None)]
         tracked: dict[str, tuple[TrackResult, PassOne, FrameSequence]] = {}
         seconds: dict[str, float] = {}
-        for name, seq, seq_frames, space, performer, seed in jobs:
+        for name, seq, seq_frames, performer, seed in jobs:
             with stage_progress(bar, len(seq_frames), f"track {name}") as update:
-                result, found, secs = track_sequence(name, seq, seq_frames, space, colour,
+                result, found, secs = track_sequence(name, seq, seq_frames, spaces[name], colour,
                                                      backend, cfg, performer,
-                                                     _footage(cfg, name).fps, hint=seed,
+                                                     shot.footage_config(name).fps, hint=seed,
                                                      progress=update)
             tracked[name] = (result, found, seq)
             seconds[name] = secs
     finally:
         backend.close()
 
-    track_dir = area.new_version("track")
-    faceset_dir = area.new_version("faceset")
+    track_dir = shot.new_version("track")
+    faceset_dir = shot.new_version("faceset")
     report = TrackReport(track_dir, faceset_dir, seconds=seconds)
     for name, (result, found, seq) in tracked.items():
         result.save(track_dir / ("track.json" if name == "plate" else f"{name}.json"))
         report.results[name] = result
         start = time.perf_counter()
+        writer = FacesetWriter(faceset_dir / name, result.sequence, shot.spaces.network,
+                               cfg.track.crop_size, cfg.track.coverage, seq.padding)
         with stage_progress(bar, len(result.frames), f"faceset {name}") as update, \
-                _qc(qc, track_dir / "qc", name, result, found, colour, cfg) as sink:
-            meta = crop_frames(result, found, seq, colour, network, cfg, faceset_dir / name,
-                               qc_sink=sink, progress=update)
+                _qc(qc, track_dir / "qc", name, result, found, shot) as sink:
+            median = crop_frames(result, found, seq, colour, shot.spaces.network, cfg, writer,
+                                 qc_sink=sink, progress=update)
         report.seconds[name] += time.perf_counter() - start
-        meta["track"] = str(track_dir.relative_to(cfg.shot_dir))
-        atomic.write_json(faceset_dir / name / "meta.json", meta, overwrite=False)
-        report.facesets[name] = meta
+        report.facesets[name] = writer.finish(median, str(track_dir.relative_to(cfg.shot_dir)))
         if qc:
             report.qc_files += sorted((track_dir / "qc").glob(f"{name}_*"))
 
@@ -140,29 +131,22 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
             title=f"{cfg.show}/{cfg.shot} plate {plate_frames[0]}-{plate_frames[-1]} vs actor "
                   f"{ref_frames[0]}-{ref_frames[-1]}"))
 
-    AuditLog(area.audit_path).append(
-        "track",
-        inputs={"plate": manifest_hash(plate_seq, plate_frames),
-                "reference": manifest_hash(ref_seq, ref_frames)},
-        outputs={"track": hash_tree(track_dir), "faceset": hash_tree(faceset_dir)},
-        licence_id=lic.licence_id, config_hash=cfg.config_hash(),
-        extra={"frames": [plate_frames[0], plate_frames[-1]], "backend": cfg.track.backend,
-               "track_version": track_dir.name, "faceset_version": faceset_dir.name})
+    shot.audit("track",
+               inputs={"plate": manifest_hash(plate_seq, plate_frames),
+                       "reference": manifest_hash(ref_seq, ref_frames)},
+               outputs={"track": hash_tree(track_dir), "faceset": hash_tree(faceset_dir)},
+               extra={"frames": [plate_frames[0], plate_frames[-1]], "backend": cfg.track.backend,
+                      "track_version": track_dir.name, "faceset_version": faceset_dir.name})
     return report
-
-
-def _footage(cfg: ShotConfig, name: str) -> Sequence:
-    """The config's sequence behind a track job: ``plate`` or the actor reference."""
-    return cfg.plate if name == "plate" else cfg.actor.reference
 
 
 class _qc:
     """Feeds pass two's frames to the H.264 preview and the contact sheet when --qc."""
 
     def __init__(self, enabled: bool, folder: Path, name: str, result: TrackResult,
-                 found: PassOne, colour: ColourConfig, cfg: ShotConfig) -> None:
-        self.enabled, self.folder, self.name = enabled, folder, name
-        self.result, self.found, self.colour, self.cfg = result, found, colour, cfg
+                 found: PassOne, shot: Shot) -> None:
+        self.enabled, self.folder, self.name, self.shot = enabled, folder, name, shot
+        self.result, self.found, self.colour, self.cfg = result, found, shot.colour, shot.cfg
         self.writer = None
         self.thumbs: list = []
         count = len(result.frames)
@@ -173,7 +157,7 @@ class _qc:
             return None
         self.folder.mkdir(parents=True, exist_ok=True)
         self.writer = PreviewWriter(self.folder / f"{self.name}_preview.mp4",
-                                    fps=_footage(self.cfg, self.name).fps)
+                                    fps=self.shot.footage_config(self.name).fps)
         self.writer.__enter__()
         return self.add
 

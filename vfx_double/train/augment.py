@@ -31,8 +31,8 @@ import numpy as np
 
 from .. import acescct
 from ..errors import ConfigError
-from ..track.align import warp_points
-from ..track.ibug68 import MIRROR
+from ..face.align import warp_points
+from ..face.ibug68 import MIRROR
 
 #: DFL's warp: grid-point offsets have a standard deviation of 0.24 cells.
 _WARP_SIGMA_CELLS = 0.24

@@ -21,146 +21,23 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Self
 
-import cv2
 import numpy as np
 import torch
 
 from ..errors import ConfigError, MediaError
+from ..face.crop import resize_crop, scale_landmarks
+from ..face.faceset import CHANNELS, FacesetInfo
 from ..io.exr import read_exr
-from ..records import check_schema, parse_json
 from .augment import AugmentSpec
 from .augment import augment as augment_sample
 
-FACESET_SCHEMA = ("FacesetMeta", 1)
 #: memory one dataset may use for decoded crops; over this it decodes on every read.
 DEFAULT_CACHE_MB = 1024.0
-_CHANNELS = ("R", "G", "B", "mask")
-_TRACK_HINT = "rerun `vfx-double track` for this shot"
 PERFORMER, ACTOR = 0, 1
-
-
-@dataclass(frozen=True)
-class FacesetInfo:
-    """One checked faceset folder (``faceset/vNNN/plate`` or ``.../actor``).
-
-    Attributes:
-        frames: the plate frame of each crop, in meta.json order.
-        files: each crop's file name, in the same order.
-        landmarks: ``(count, 68, 2)`` float32 landmarks in crop pixels (faceset size).
-    """
-
-    path: Path
-    sequence: str
-    size: int
-    frames: list[int]
-    count: int
-    files: tuple[str, ...] = ()
-    landmarks: np.ndarray = field(default_factory=lambda: np.zeros((0, 68, 2), np.float32),
-                                  compare=False, repr=False)
-    colourspace: str = "ACEScct"
-
-
-def _place(path: Path, where: str) -> str:
-    return f"{path} ({where})" if where else str(path)
-
-
-def open_faceset(folder: Path, where: str = "") -> FacesetInfo:
-    """Read and check ``folder/meta.json`` (FacesetMeta.1) and that every crop file exists.
-
-    Args:
-        where: what the folder is for, added to error messages (e.g. ``"actor faceset"``).
-
-    Raises:
-        MediaError: the folder or meta.json is missing or invalid, the schema is another
-            or newer one, the faceset has no crops, or crop files are missing.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise MediaError(_place(folder, where), "a faceset folder (faceset/vNNN/plate|actor)",
-                         "no such folder", f"check the path, or {_TRACK_HINT}")
-    meta_path = folder / "meta.json"
-    if not meta_path.is_file():
-        raise MediaError(_place(meta_path, where), "the faceset's meta.json",
-                         "no such file", f"the tracking stage did not finish; {_TRACK_HINT}")
-    place = _place(meta_path, where)
-    meta = parse_json(meta_path.read_bytes(), place, MediaError)
-    if not isinstance(meta, dict):
-        raise MediaError(place, "a JSON object", type(meta).__name__, _TRACK_HINT)
-    check_schema(meta.get("schema"), FACESET_SCHEMA, place, MediaError)
-    size = meta.get("size")
-    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        raise MediaError(f"{place} (field size)", "a positive crop size in pixels",
-                         repr(size), _TRACK_HINT)
-    crops = meta.get("crops")
-    if not isinstance(crops, list):
-        raise MediaError(f"{place} (field crops)", "a list of crops", repr(type(crops).__name__),
-                         _TRACK_HINT)
-    if not crops:
-        skipped = meta.get("skipped") or {}
-        why = ", ".join(f"{k} {v}" for k, v in skipped.items() if v) or "none recorded"
-        raise MediaError(place, "at least one crop",
-                         f"the faceset has no crops (skipped frames: {why})",
-                         f"{_TRACK_HINT} with a lower track.min_confidence or "
-                         "track.min_sharpness, or check that the face is in the frames")
-    frames, files, points = [], [], []
-    for n, crop in enumerate(crops):
-        item = f"{place} (crops[{n}])"
-        if not isinstance(crop, dict):
-            raise MediaError(item, "an object", type(crop).__name__, _TRACK_HINT)
-        frame, name = crop.get("frame"), crop.get("file")
-        if isinstance(frame, bool) or not isinstance(frame, int):
-            raise MediaError(f"{item} field frame", "a frame number", repr(frame), _TRACK_HINT)
-        if not isinstance(name, str) or not name or Path(name).name != name:
-            raise MediaError(f"{item} field file", "a file name in the faceset folder",
-                             repr(name), _TRACK_HINT)
-        try:
-            lm = np.asarray(crop.get("landmarks"), dtype=np.float32)
-        except (TypeError, ValueError) as err:
-            raise MediaError(f"{item} field landmarks", "68 [x, y] pairs",
-                             "values that are not numbers", _TRACK_HINT) from err
-        if lm.shape != (68, 2) or not np.isfinite(lm).all():
-            raise MediaError(f"{item} field landmarks", "68 finite [x, y] pairs",
-                             f"shape {lm.shape}", _TRACK_HINT)
-        frames.append(frame)
-        files.append(name)
-        points.append(lm)
-    if len(set(frames)) != len(frames):
-        dupes = sorted({f for f in frames if frames.count(f) > 1})
-        raise MediaError(f"{place} (field crops)", "each frame once",
-                         f"frame {dupes[0]} listed twice", _TRACK_HINT)
-    missing = [f for f in files if not (folder / f).is_file()]
-    if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
-                                          else "")
-        raise MediaError(_place(folder, where), "every crop file meta.json lists",
-                         f"{len(missing)} missing: {shown}",
-                         f"{_TRACK_HINT} (it refills missing frames)")
-    return FacesetInfo(path=folder, sequence=str(meta.get("sequence", folder.name)),
-                       size=size, frames=frames, count=len(frames), files=tuple(files),
-                       landmarks=np.stack(points), colourspace=str(meta.get("colourspace", "")))
-
-
-def resize_crop(pixels: np.ndarray, resolution: int) -> np.ndarray:
-    """``(S, S, C)`` -> ``(R, R, C)`` float32: area-averaged when shrinking (no aliasing),
-    bicubic when enlarging."""
-    size = pixels.shape[0]
-    if size == resolution:
-        return np.ascontiguousarray(pixels, dtype=np.float32)
-    interp = cv2.INTER_AREA if resolution < size else cv2.INTER_CUBIC
-    out = cv2.resize(pixels.astype(np.float32), (resolution, resolution), interpolation=interp)
-    return out.reshape(resolution, resolution, pixels.shape[2])
-
-
-def scale_landmarks(points: np.ndarray, size: int, resolution: int) -> np.ndarray:
-    """``(..., 2)`` crop pixels at ``size`` -> at ``resolution``. Pixel centres are integers
-    (cv2's convention, which the crop warp used), so edges, not centres, scale."""
-    factor = resolution / size
-    return ((np.asarray(points, np.float64) + 0.5) * factor - 0.5).astype(np.float32)
 
 
 class FaceDataset(torch.utils.data.Dataset):
@@ -191,7 +68,7 @@ class FaceDataset(torch.utils.data.Dataset):
         self.resolution = resolution
         self.augment = augment
         self.seed = seed
-        item_mb = resolution * resolution * len(_CHANNELS) * 4 / 2**20
+        item_mb = resolution * resolution * len(CHANNELS) * 4 / 2**20
         #: whether decoded crops are kept (the whole faceset fits under cache_mb).
         self.caching = info.count * item_mb <= cache_mb
         self._cache: dict[int, np.ndarray] = {}
@@ -218,12 +95,12 @@ class FaceDataset(torch.utils.data.Dataset):
         if cached is not None:
             return cached
         path = self.info.path / self.info.files[index]
-        image = read_exr(path, channels=_CHANNELS, dtype="float32",
+        image = read_exr(path, channels=CHANNELS, dtype="float32",
                          frame=self.info.frames[index])
         s = self.info.size
-        if image.pixels.shape != (s, s, len(_CHANNELS)):
+        if image.pixels.shape != (s, s, len(CHANNELS)):
             raise MediaError(str(path), f"a {s}x{s} crop (size in meta.json)",
-                             f"{image.pixels.shape[1]}x{image.pixels.shape[0]}", _TRACK_HINT)
+                             f"{image.pixels.shape[1]}x{image.pixels.shape[0]}", "rerun `vfx-double track` for this shot")
         pixels = resize_crop(image.pixels, self.resolution)
         pixels[..., 3] = np.clip(pixels[..., 3], 0.0, 1.0)
         pixels.setflags(write=False)

@@ -19,13 +19,19 @@ import torch
 from torch import Tensor, nn
 
 from ..io import atomic
-from ..model.losses import (LossWeights, gan_discriminator_loss, gan_generator_loss, gan_weight,
-                            priority_map, reconstruction_terms)
+from ..model.checkpoint import Binding, latest_checkpoint, load_checkpoint, save_checkpoint
+from ..model.losses import (
+    LossWeights,
+    gan_discriminator_loss,
+    gan_generator_loss,
+    gan_weight,
+    priority_map,
+    reconstruction_terms,
+)
 from ..model.networks import FaceModel, PatchDiscriminator
+from ..model.rng import GracefulStop, capture_rng, restore_rng
 from ..progress import ProgressFn
-from .checkpoint import Binding, GracefulStop, latest_checkpoint, load_checkpoint, save_checkpoint
 from .presets import Preset
-from .rng import capture_rng, restore_rng
 
 if TYPE_CHECKING:  # the loop only calls .batch(); GPU checks run it without the EXR stack
     from .data import PairedBatches

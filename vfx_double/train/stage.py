@@ -14,15 +14,15 @@ import torch
 
 from .. import __version__
 from .. import config as config_mod
-from ..audit import AuditLog, hash_file
-from ..color import ColourConfig, resolve_config_uri
+from ..color import ColourConfig
 from ..errors import ConfigError, WorkAreaError
+from ..face.faceset import open_faceset
 from ..io import atomic
+from ..model.checkpoint import Binding, latest_checkpoint
 from ..progress import stage_progress
-from ..validate import shot_licence
-from ..workarea import WorkArea
-from .checkpoint import Binding, latest_checkpoint
-from .data import FaceDataset, PairedBatches, open_faceset
+from ..records import hash_file
+from ..shot import Shot, open_shot
+from .data import FaceDataset, PairedBatches
 from .loop import Dist, TrainState, training_loop
 from .presets import resolve as resolve_preset
 
@@ -71,25 +71,21 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
                keyring: Path | None = None, device: str | None = None,
                bar: Callable | None = None, deterministic: bool = True,
                workers: int = 0, seed: int = 0) -> TrainReport:
-    cfg = config_mod.load(path)
-    lic = shot_licence(cfg, ("train",), keyring=keyring)
+    shot = open_shot(path, uses=("train",), keyring=keyring)
+    cfg = shot.cfg
     try:
         preset = resolve_preset(cfg.train)
     except ConfigError as err:
         raise ConfigError(cfg.where("train"), err.expected, err.found, err.hint) from err
     steps = steps or cfg.train.steps or preset.steps
-    area = WorkArea(cfg.shot_dir)
-    faceset_dir = area.latest("faceset")
-    if faceset_dir is None:
-        raise WorkAreaError(str(area.stage_dir("faceset")), "a faceset version", "none",
-                            f"run `vfx-double track {cfg.source}` first")
+    faceset_dir = shot.require("faceset")
     dist = Dist.from_env()
     if dist.world_size > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    binding = Binding(show=cfg.show, shot=cfg.shot, licence_id=lic.licence_id,
+    binding = Binding(show=cfg.show, shot=cfg.shot, licence_id=shot.licence.licence_id,
                       config_hash=training_hash(cfg, faceset_dir),
                       architecture=preset.spec.to_dict())
-    run_dir = _run_dir(area, resume, dist)
+    run_dir = _run_dir(shot, resume, dist)
     options = {"schema": "TrainOptions.1", "preset": preset.to_dict(), "seed": seed,
                "faceset": str(faceset_dir.relative_to(cfg.shot_dir)),
                "binding": dataclasses.asdict(binding), "deterministic": deterministic,
@@ -108,8 +104,7 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
     augment = preset.augment
     performer = FaceDataset(open_faceset(faceset_dir / "plate"), spec.resolution, augment, seed)
     actor = FaceDataset(open_faceset(faceset_dir / "actor"), spec.resolution, augment, seed + 1)
-    colour = ColourConfig.load(resolve_config_uri(cfg.colour.config, cfg.source.parent))
-    network = colour.resolve(cfg.colour.network, where=cfg.where("colour", "network"))
+    colour, network = shot.colour, shot.spaces.network
     start = _checkpoint_step(run_dir) if resume else 0
     with PairedBatches(performer, actor, preset.batch_size, seed, rank=dist.rank,
                        world_size=dist.world_size, workers=workers,
@@ -123,29 +118,28 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
                 preview=lambda m, b, s: _preview(m, b, s, run_dir, colour, network))
     if dist.writer:
         latest = latest_checkpoint(run_dir)
-        AuditLog(area.audit_path).append(
+        shot.audit(
             "train", inputs={"faceset": hash_file(faceset_dir / "plate" / "meta.json"),
                              "actor": hash_file(faceset_dir / "actor" / "meta.json")},
             outputs={"checkpoint": hash_file(latest / "weights.safetensors")} if latest else {},
-            licence_id=lic.licence_id, config_hash=cfg.config_hash(),
             extra={"run": run_dir.name, "steps": state.step, "preset": preset.name,
                    "stopped_by_signal": state.stopped_by_signal})
     return TrainReport(run_dir, state, steps, start)
 
 
-def _run_dir(area: WorkArea, resume: bool, dist: Dist) -> Path:
+def _run_dir(shot: Shot, resume: bool, dist: Dist) -> Path:
     if resume:
-        latest = area.latest("train")
+        latest = shot.area.latest("train")
         if latest is None:
-            raise WorkAreaError(str(area.stage_dir("train")), "a run to resume", "none",
+            raise WorkAreaError(str(shot.area.stage_dir("train")), "a run to resume", "none",
                                 "start one without --resume")
         return latest
     if dist.world_size > 1:
         # Every rank must use the folder rank 0 makes: it is shared through the process group.
-        holder = [str(area.new_version("train")) if dist.writer else ""]
+        holder = [str(shot.new_version("train")) if dist.writer else ""]
         torch.distributed.broadcast_object_list(holder, src=0)
         return Path(holder[0])
-    return area.new_version("train")
+    return shot.new_version("train")
 
 
 def _checkpoint_step(run_dir: Path) -> int:

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from ...errors import TrackingError
+from ...face import ibug68
 from ...records import hash_file
-from .. import ibug68
 from ._base import FaceBox, LandmarkBackend, Landmarks, check_image, crop_square, from_crop
 
 WEIGHTS_FILE = "2DFAN4.safetensors"

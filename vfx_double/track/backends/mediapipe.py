@@ -10,7 +10,7 @@ finds nothing at 230 px faces. So:
   non-maximum suppression;
 - ``landmarks`` runs FaceMesh (478 points) on a square crop twice the face box, then
   again on a crop re-centred on the points it found, and maps the mesh to iBUG 68 with
-  :mod:`vfx_double.track.ibug68`.
+  :mod:`vfx_double.face.ibug68`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from ...errors import TrackingError
-from .. import ibug68
+from ...face import ibug68
 from ._base import FaceBox, LandmarkBackend, Landmarks, check_image, crop_square, from_crop
 
 #: the detector's smallest reliable face, as a fraction of its (square) input's side:

@@ -1,4 +1,4 @@
-"""Matte refinement: erode or grow, feather, and the landmark hull that bounds a mask.
+"""The face matte: the landmark hull (forehead lifted once, here), erode or grow, feather.
 
 All sizes are in plate pixels and all arrays are crops of plate space; pixel centres sit
 on integer coordinates (OpenCV's convention), so crop pixel ``(row, col)`` of a crop
@@ -33,6 +33,10 @@ FEATHER_PER_SIGMA = 2.4
 #: iBUG-68 indices used by the forehead extension.
 BROWS = tuple(range(17, 27))
 CHIN = 8
+#: the forehead the face hull takes in above the brows, as a share of the chin-to-brow
+#: height: the faceset's training masks (:func:`hull_mask`) and render's hull limit
+#: (:func:`hull_matte`) both lift the brows by it
+FOREHEAD = 0.18
 #: sides of the polygon that stands in for the disc when the hull is grown.
 _GROW_SIDES = 32
 #: hull coverage is sampled on this many rows per pixel (exact along each row).
@@ -218,3 +222,21 @@ def _coverage(hull: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray:
     samples[cut] = cover
     out[:, first:last] = samples.reshape(h, s, -1).mean(axis=1)
     return out
+
+
+def hull_mask(points: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) float32 mask of an aligned crop (the faceset's training mask): the hull
+    of the 68 crop points with the brows lifted by ``FOREHEAD`` to take in the forehead,
+    edges softened by a pixel or two. :func:`hull_matte` is the same hull, exact, on the plate."""
+    pts = np.asarray(points, dtype=np.float64).copy()
+    brows = pts[list(BROWS)]
+    chin_to_brow = np.linalg.norm(brows.mean(0) - pts[CHIN])
+    up = brows.mean(0) - pts[CHIN]
+    up /= max(np.linalg.norm(up), 1e-6)
+    lifted = brows + up * FOREHEAD * chin_to_brow
+    hull = cv2.convexHull(np.concatenate([pts, lifted]).astype(np.float32))
+    mask = np.zeros((size, size), np.float32)
+    shift = 4
+    cv2.fillConvexPoly(mask, np.round(hull * (1 << shift)).astype(np.int32), 1.0,
+                       lineType=cv2.LINE_AA, shift=shift)
+    return cv2.GaussianBlur(mask, (0, 0), max(size / 256.0, 0.5))

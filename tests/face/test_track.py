@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vfx_double.errors import TrackingError
-from vfx_double.track import result as track_result
+from vfx_double.face import track as track_result
 
 BASELINE = Path(__file__).resolve().parents[1] / "baselines" / "track" / "TrackResult.1.json"
 

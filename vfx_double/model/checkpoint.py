@@ -35,10 +35,9 @@ from ..io.atomic import fsync_dir, fsync_file, is_temp_path, temp_path_for, writ
 from ..records import canonical_json, check_schema, hash_file, parse_json
 from .binding import HINTS as _HINTS
 from .binding import Binding, first_difference, plain, shown
-from .rng import GracefulStop, capture_rng, restore_rng
+from .rng import capture_rng
 
-__all__ = ["Binding", "GracefulStop", "capture_rng", "latest_checkpoint", "load_checkpoint",
-           "restore_rng", "save_checkpoint"]
+__all__ = ["Binding", "latest_checkpoint", "load_checkpoint", "load_weights", "save_checkpoint"]
 
 SCHEMA = ("Checkpoint", 1)
 LATEST_SCHEMA = ("CheckpointLatest", 1)

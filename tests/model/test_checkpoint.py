@@ -19,17 +19,16 @@ import pytest
 import torch
 
 from vfx_double.errors import ConfigError, WorkAreaError
-from vfx_double.records import canonical_json
-from vfx_double.train import checkpoint as ck
-from vfx_double.train.checkpoint import (
+from vfx_double.model import checkpoint as ck
+from vfx_double.model.checkpoint import (
     Binding,
-    GracefulStop,
     latest_checkpoint,
     load_checkpoint,
     load_weights,
     save_checkpoint,
 )
-from vfx_double.train.rng import capture_rng, restore_rng
+from vfx_double.model.rng import GracefulStop, capture_rng, restore_rng
+from vfx_double.records import canonical_json
 
 REPO = Path(__file__).resolve().parents[2]
 ARCH = {"resolution": 8, "encoder_dims": 4, "layers": [4, 4]}
@@ -132,7 +131,7 @@ CHILD = textwrap.dedent('''
     import torch
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
-    from vfx_double.train import checkpoint as ck
+    from vfx_double.model import checkpoint as ck, rng
     run_dir, target = Path(sys.argv[1]), int(sys.argv[2])
     slow = int(os.environ.get("SLOW_SAVE_STEP", "-1"))
     real_save = ck.save_file
@@ -150,10 +149,10 @@ CHILD = textwrap.dedent('''
     start = 0
     if ck.latest_checkpoint(run_dir) is not None:
         state = ck.load_checkpoint(run_dir, {"m": model}, {"m": opt}, binding)
-        ck.restore_rng(state["rng"])
+        rng.restore_rng(state["rng"])
         start = state["step"]
         print("resumed", start, flush=True)
-    with ck.GracefulStop() as stop:
+    with rng.GracefulStop() as stop:
         for step in range(start + 1, target + 1):
             g = torch.Generator().manual_seed(step)
             x, y = torch.randn(2, 3, 8, 8, generator=g), torch.randn(2, 3, 8, 8, generator=g)

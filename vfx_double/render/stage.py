@@ -1,4 +1,5 @@
-"""Render: the trained model over the plate, written as face elements (FaceElement.1).
+"""The render stage: the trained model over the plate, written as face elements
+(FaceElement.1, :mod:`vfx_double.face.element`).
 
 Per plate frame: the face region is read and encoded (ACEScct), warped to the aligned crop
 exactly as the faceset was made (so the model sees what it was trained on), run through
@@ -29,24 +30,20 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import config as config_mod
-from .audit import AuditLog, hash_file
-from .color import ColourConfig, resolve_config_uri
-from .comp.matte import hull_matte, refine_matte
-from .comp.warp import crop_box, footprint, rescale, sub_box, to_plate
-from .errors import MediaError, TrackingError, WorkAreaError
-from .face.element import CHANNELS, PREFIX, SCHEMA_TAG
-from .io.exr import Attribute, ExrImage, write_exr
-from .io.sequences import FrameSequence, format_frames
-from .io.streaming import WriteBehind, iter_sequence, readable_exr
-from .model.networks import FaceModel, ModelSpec
-from .progress import stage_progress
-from .track import result as track_result
-from .track.faceset import warp_crop, with_offset
-from .train.checkpoint import latest_checkpoint, load_weights
-from .train.data import resize_crop
-from .validate import sequence_frames
-from .workarea import WorkArea
+from ..color import ColourConfig
+from ..errors import MediaError, TrackingError, WorkAreaError
+from ..face import track as track_result
+from ..face.crop import aligned_crop, crop_box, footprint, rescale, resize_crop, to_plate
+from ..face.element import CHANNELS, element_image
+from ..face.matte import FOREHEAD, hull_matte, refine_matte
+from ..io.exr import Attribute, ExrImage, write_exr
+from ..io.sequences import FrameSequence, format_frames
+from ..io.streaming import WriteBehind, iter_sequence
+from ..model.checkpoint import latest_checkpoint, load_weights
+from ..model.networks import FaceModel, ModelSpec
+from ..progress import stage_progress
+from ..records import hash_file
+from ..shot import FrameReport, Shot, open_shot
 
 #: hull of the 68 points grown (+) or inset (-) by this share of the face size, brows lifted
 #: as the faceset's masks are; it limits the model's mask. Grown by 0.06, it let a short
@@ -54,31 +51,19 @@ from .workarea import WorkArea
 #: rim at 2.5x the plate's own change there); inset by 0.04 the rim is gone and resolution
 #: efficiency is unchanged on lp_d18 and lp_d3 (benchmarks/RESULTS.md, issue 9).
 HULL_GROW = -0.04
-FOREHEAD = 0.18
 #: the matte fades to 0 over the outer 1/EDGE_FADE of the crop on each side, as DFL's merger
 #: forces its mask to 0 near the crop edge: the model's pixels there are the least trained,
 #: and a matte still solid where the crop ends was cut off by the crop's own edge, a hard
 #: light arc across the forehead after the comp's feather.
 EDGE_FADE = 16
-#: the faceset crop is made from a plate box on multiples of 8 pixels, grown by this many
-#: pixels for the bicubic and pyramid taps, so a sub-region gives the full frame's samples.
-_SOURCE_MARGIN = 16
 
 
 @dataclass
-class RenderReport:
-    render_dir: Path
-    frames: list[int]
-    written: list[int] = field(default_factory=list)
-    kept: list[int] = field(default_factory=list)
+class RenderReport(FrameReport):
     empty: list[int] = field(default_factory=list)
-    seconds: float = 0.0
 
     def lines(self) -> list[str]:
-        rate = len(self.written) / self.seconds if self.seconds else 0.0
-        out = [f"render: {self.render_dir}",
-               f"frames: {format_frames(self.frames)}; written {len(self.written)}, "
-               f"kept {len(self.kept)} (already complete); {rate:.1f} frames/s"]
+        out = self.summary("render:")
         if self.empty:
             out.append(f"no face (empty element, plate passes through): "
                        f"{format_frames(self.empty)}")
@@ -94,23 +79,23 @@ class LoadedModel:
     step: int
 
 
-def load_model(area: WorkArea, *, show: str, shot: str, licence_id: str, where: str,
-               device: torch.device) -> LoadedModel:
+def load_model(shot: Shot, *, device: torch.device) -> LoadedModel:
     """The latest training run's latest checkpoint, refused unless it was trained for this
     show and shot under this licence."""
-    run_dir = area.latest("train")
+    run_dir = shot.area.latest("train")
     if run_dir is None or not (run_dir / "options.json").is_file():
-        raise WorkAreaError(str(area.stage_dir("train")), "a training run", "none",
-                            f"run `vfx-double train {where}` first")
+        raise WorkAreaError(str(shot.area.stage_dir("train")), "a training run", "none",
+                            f"run `vfx-double train {shot.source}` first")
     options = json.loads((run_dir / "options.json").read_text())
     spec = ModelSpec.from_dict(options["preset"]["spec"])
     folder = latest_checkpoint(run_dir)
     if folder is None:
         raise WorkAreaError(str(run_dir / "checkpoints"), "a complete checkpoint", "none",
-                            f"let `vfx-double train {where}` reach its first checkpoint")
+                            f"let `vfx-double train {shot.source}` reach its first checkpoint")
     model = FaceModel(spec)
     state = load_weights(folder, {"model": model}, {
-        "show": show, "shot": shot, "licence_id": licence_id, "architecture": spec.to_dict()})
+        "show": shot.cfg.show, "shot": shot.cfg.shot, "licence_id": shot.licence.licence_id,
+        "architecture": spec.to_dict()})
     model.to(device).eval()
     return LoadedModel(model, run_dir, folder, state["weights_sha256"], int(state["step"]))
 
@@ -121,67 +106,48 @@ def render_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     """Render face elements for the shot's plate frames (or ``frames``); a rerun continues
     the latest version made with the same model, track and plate, filling missing or
     unreadable frames only."""
-    from .validate import shot_licence
-
-    cfg = config_mod.load(path)
-    lic = shot_licence(cfg, ("render", cfg.use), keyring=keyring)
-    colour = ColourConfig.load(resolve_config_uri(cfg.colour.config, cfg.source.parent))
-    plate_space = colour.resolve(cfg.plate.colourspace, where=cfg.where("plate", "colourspace"))
-    network = colour.resolve(cfg.colour.network, where=cfg.where("colour", "network"))
-    working = colour.resolve(cfg.colour.working, where=cfg.where("colour", "working"))
-    plate_seq, plate_frames = sequence_frames(cfg.plate, cfg.where("plate", "path"), frames)
-    area = WorkArea(cfg.shot_dir)
+    shot = open_shot(path, uses=("render", "use"), frames=frames, keyring=keyring)
+    cfg, spaces = shot.cfg, shot.spaces
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    loaded = load_model(area, show=cfg.show, shot=cfg.shot, licence_id=lic.licence_id,
-                        where=str(cfg.source), device=dev)
-    track_dir = area.latest("track")
-    if track_dir is None:
-        raise WorkAreaError(str(area.stage_dir("track")), "a track version", "none",
-                            f"run `vfx-double track {cfg.source}` first")
+    loaded = load_model(shot, device=dev)
+    track_dir = shot.require("track")
     track = track_result.load(track_dir / "track.json")
-    untracked = sorted(set(plate_frames) - set(track.frames))
+    untracked = sorted(set(shot.frames) - set(track.frames))
     if untracked:
         raise TrackingError(str(track_dir / "track.json"),
-                            f"the frames to render ({format_frames(plate_frames)})",
+                            f"the frames to render ({format_frames(shot.frames)})",
                             f"untracked frames {format_frames(untracked)}",
                             f"run `vfx-double track {cfg.source}` over them")
     options = {"schema": "RenderOptions.1", "train_run": loaded.run_dir.name,
                "checkpoint": loaded.checkpoint.name, "weights_sha256": loaded.weights_sha256,
                "track": track_dir.name, "track_sha256": hash_file(track_dir / "track.json"),
-               "plate": str(cfg.plate.path), "plate_colourspace": plate_space,
-               "network": network, "working": working, "licence_id": lic.licence_id,
+               "plate": str(cfg.plate.path), "plate_colourspace": spaces.plate,
+               "network": spaces.network, "working": spaces.working,
+               "licence_id": shot.licence.licence_id,
                "hull_grow": HULL_GROW, "forehead": FOREHEAD, "edge_fade": EDGE_FADE}
-    render_dir, _ = area.version_for("render", options)
-    out_seq = FrameSequence(str(render_dir / f"face.{'#' * plate_seq.padding}.exr"))
-    report = RenderReport(render_dir, plate_frames)
-    todo = []
-    for frame in plate_frames:
-        (report.kept if readable_exr(out_seq.path(frame)) else todo).append(frame)
-    provenance = [Attribute(PREFIX + "schema", "string", SCHEMA_TAG),
-                  Attribute(PREFIX + "licenceId", "string", lic.licence_id),
-                  Attribute(PREFIX + "modelHash", "string", loaded.weights_sha256),
-                  Attribute(PREFIX + "configHash", "string", cfg.config_hash()),
-                  Attribute(PREFIX + "synthetic", "int", 1),
-                  Attribute(PREFIX + "colourspace", "string", working),
-                  Attribute(PREFIX + "source", "string", str(cfg.plate.path))]
-    renderer = _Renderer(loaded.model, dev, track, colour, plate_space, network, working,
-                         provenance)
+    render_dir, _ = shot.version_for("render", options)
+    out_seq = FrameSequence(str(render_dir / f"face.{'#' * shot.plate.padding}.exr"))
+    report = RenderReport(render_dir, shot.frames)
+    report.kept, todo = shot.split(out_seq)
+    provenance = shot.provenance(colourspace=spaces.working, modelHash=loaded.weights_sha256,
+                                 source=str(cfg.plate.path))
+    renderer = _Renderer(loaded.model, dev, track, shot.colour, spaces.plate, spaces.network,
+                         spaces.working, provenance)
     start = time.perf_counter()
     with stage_progress(bar, len(todo), f"render {cfg.shot}") as progress, \
             WriteBehind() as writer, torch.no_grad():
         pending: list[tuple[int, ExrImage]] = []
-        for frame, image in iter_sequence(plate_seq, todo, channels=["R", "G", "B"]):
+        for frame, image in iter_sequence(shot.plate, todo, channels=["R", "G", "B"]):
             pending.append((frame, image))
             if len(pending) == batch:
                 renderer.flush(pending, out_seq, writer, report, progress)
         renderer.flush(pending, out_seq, writer, report, progress)
     report.seconds = time.perf_counter() - start
-    AuditLog(area.audit_path).append(
+    shot.audit(
         "render", inputs={"weights": loaded.weights_sha256,
                           "track": hash_file(track_dir / "track.json")},
         outputs={"options": hash_file(render_dir / "options.json")},
-        licence_id=lic.licence_id, config_hash=cfg.config_hash(),
-        extra={"version": render_dir.name, "frames": format_frames(plate_frames),
+        extra={"version": render_dir.name, "frames": format_frames(shot.frames),
                "written": len(report.written), "checkpoint": loaded.checkpoint.name})
     return report
 
@@ -236,15 +202,11 @@ class _Renderer:
 
     def _crop(self, frame: int, image: ExrImage) -> np.ndarray:
         """(R, R, 3) network-encoded crop, made as the faceset made its crops."""
-        matrix = self.track.matrices[self.index[frame]]
-        window = image.data_window
-        box = crop_box(matrix, self.size, window, margin=_SOURCE_MARGIN, align=8)
-        if box is None:
+        crop = aligned_crop(image.pixels, image.data_window, self.track.matrices[self.index[frame]],
+                            self.size, lambda region: self.colour.convert(
+                                region, self.plate_space, self.network))
+        if crop is None:
             return np.zeros((self.resolution, self.resolution, 3), np.float32)
-        ys, xs = sub_box(window, box)
-        region = np.ascontiguousarray(image.pixels[ys, xs, :3], np.float32)
-        encoded = self.colour.convert(region, self.plate_space, self.network)
-        crop = warp_crop(encoded, with_offset(matrix, box), self.size)
         return resize_crop(crop, self.resolution)
 
     def _element(self, frame: int, image: ExrImage, rgb: np.ndarray, mask: np.ndarray
@@ -272,22 +234,11 @@ class _Renderer:
         matte = np.clip(matte, 0.0, 1.0) * hull * cover
         pixels = np.concatenate([linear * cover[:, :, None], cover[:, :, None],
                                  matte[:, :, None]], axis=2)
-        return self._image(frame, image, pixels, box, face=1,
-                           extra=[Attribute(PREFIX + "matrix", "float[6]",
-                                            tuple(self.track.matrices[i].ravel().tolist())),
-                                  Attribute(PREFIX + "cropSize", "int", self.size),
-                                  Attribute(PREFIX + "resolution", "int", self.resolution)])
+        return element_image(frame, pixels, box, image.display_window, self.provenance,
+                             matrix=self.track.matrices[i], crop_size=self.size,
+                             resolution=self.resolution)
 
     def _empty(self, frame: int, image: ExrImage) -> ExrImage:
         x, y = image.data_window[:2]
-        return self._image(frame, image, np.zeros((1, 1, len(CHANNELS)), np.float32),
-                           (x, y, 1, 1), face=0, extra=[])
-
-    def _image(self, frame: int, plate: ExrImage, pixels: np.ndarray, box: tuple,
-               face: int, extra: list[Attribute]) -> ExrImage:
-        attributes = [*self.provenance, Attribute(PREFIX + "frame", "int", int(frame)),
-                      Attribute(PREFIX + "face", "int", face), *extra]
-        return ExrImage(pixels=pixels.astype(np.float16), channels=CHANNELS,
-                        data_window=tuple(box), display_window=plate.display_window,
-                        attributes=attributes, compression="zip")
-
+        return element_image(frame, np.zeros((1, 1, len(CHANNELS)), np.float32), (x, y, 1, 1),
+                             image.display_window, self.provenance)

@@ -13,8 +13,8 @@ import math
 import cv2
 import numpy as np
 
-from .align import STABLE_POINTS, TEMPLATE_68
-from .ibug68 import OUTER_EYE_CORNERS
+from ..face.align import STABLE_POINTS, TEMPLATE_68
+from ..face.ibug68 import OUTER_EYE_CORNERS
 
 #: depth behind the nose tip (mm) of the stable points: approximate adult figures, the
 #: outer eye corners as in the usual six-point generic head (26 mm)
@@ -41,50 +41,6 @@ def _generic_head() -> np.ndarray:
 #: depths need to be plausible and fixed, not true for any one face.
 _HEAD_IDS = [int(i) for i in STABLE_POINTS]
 _HEAD_3D = _generic_head()
-BROWS = slice(17, 27)
-
-
-def with_offset(matrix: np.ndarray, data_window: tuple[int, int, int, int]) -> np.ndarray:
-    """The plate->crop matrix for an array that starts at the data window's corner."""
-    dx, dy = data_window[0], data_window[1]
-    out = matrix.astype(np.float64).copy()
-    out[:, 2] += out[:, 0] * dx + out[:, 1] * dy
-    return out
-
-
-def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """(size, size, C) crop of ``image`` through the 2x3 ``matrix`` (array pixels -> crop).
-
-    Big faces shrink a lot: halve the source with a Gaussian pyramid until the remaining
-    scale is at least 1/2, so the bilinear warp does not alias skin texture or grain.
-    """
-    matrix = matrix.astype(np.float64).copy()
-    scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
-    source = image
-    while scale < 0.5 and min(source.shape[:2]) > 2 * size:
-        source = cv2.pyrDown(source)
-        # pyrDown's pixel i is centred on source pixel 2i: only the linear part changes.
-        matrix[:, :2] *= 2.0
-        scale *= 2.0
-    crop = cv2.warpAffine(source, matrix, (size, size), flags=cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REFLECT)
-    return crop if crop.ndim == 3 else crop[:, :, None]
-
-
-def hull_mask(points: np.ndarray, size: int) -> np.ndarray:
-    """(size, size) float32 mask: the hull of the 68 points with the brows lifted to
-    take in the forehead, edges softened by a pixel or two."""
-    pts = np.asarray(points, dtype=np.float64).copy()
-    chin_to_brow = np.linalg.norm(pts[BROWS].mean(0) - pts[8])
-    up = pts[BROWS].mean(0) - pts[8]
-    up /= max(np.linalg.norm(up), 1e-6)
-    lifted = pts[BROWS] + up * 0.18 * chin_to_brow
-    hull = cv2.convexHull(np.concatenate([pts, lifted]).astype(np.float32))
-    mask = np.zeros((size, size), np.float32)
-    shift = 4
-    cv2.fillConvexPoly(mask, np.round(hull * (1 << shift)).astype(np.int32), 1.0,
-                       lineType=cv2.LINE_AA, shift=shift)
-    return cv2.GaussianBlur(mask, (0, 0), max(size / 256.0, 0.5))
 
 
 def sharpness(crop: np.ndarray, mask: np.ndarray) -> float:

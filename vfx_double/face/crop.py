@@ -1,21 +1,93 @@
-"""Geometry between plate space and the aligned crop: regions, forward and back warps.
+"""The aligned crop and the geometry between it and the plate: the one crop recipe (what
+track writes into the faceset and render feeds the model), regions, forward and back warps.
 
 Conventions: a track matrix ``M`` (2x3) maps plate pixels (display-window coordinates,
 pixel centres on integers, as OpenCV uses) to the aligned crop of the faceset's size
 ``S``. A box is ``(x, y, w, h)`` in display-window coordinates; an array covering a box
-starts at its corner, so its matrix is :func:`vfx_double.track.faceset.with_offset`.
+starts at its corner, so its matrix is :func:`with_offset`.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import cv2
 import numpy as np
 
-from ..track.faceset import with_offset
-
 Box = tuple[int, int, int, int]
+
+#: the crop is made from a plate box on multiples of 8 pixels from the data window's corner
+#: (more past three pyramid levels), grown by this many pixels for the bicubic and pyramid
+#: taps, so a sub-region gives the whole frame's samples and only the pixels under the face
+#: are decoded and converted.
+SOURCE_MARGIN = 16
+SOURCE_ALIGN = 8
+
+
+def with_offset(matrix: np.ndarray, data_window: tuple[int, int, int, int]) -> np.ndarray:
+    """The plate->crop matrix for an array that starts at the data window's corner."""
+    dx, dy = data_window[0], data_window[1]
+    out = matrix.astype(np.float64).copy()
+    out[:, 2] += out[:, 0] * dx + out[:, 1] * dy
+    return out
+
+
+def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """(size, size, C) crop of ``image`` through the 2x3 ``matrix`` (array pixels -> crop).
+
+    Big faces shrink a lot: halve the source with a Gaussian pyramid until the remaining
+    scale is at least 1/2, so the bilinear warp does not alias skin texture or grain.
+    """
+    matrix = matrix.astype(np.float64).copy()
+    scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
+    source = image
+    while scale < 0.5 and min(source.shape[:2]) > 2 * size:
+        source = cv2.pyrDown(source)
+        # pyrDown's pixel i is centred on source pixel 2i: only the linear part changes.
+        matrix[:, :2] *= 2.0
+        scale *= 2.0
+    crop = cv2.warpAffine(source, matrix, (size, size), flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REFLECT)
+    return crop if crop.ndim == 3 else crop[:, :, None]
+
+
+def aligned_crop(pixels: np.ndarray, window: Box, matrix: np.ndarray, size: int,
+                 encode: Callable[[np.ndarray], np.ndarray]) -> np.ndarray | None:
+    """The crop recipe: ``(size, size, 3)`` float32 aligned face from a plate's ``pixels``
+    (RGB first, covering the data ``window``) through the plate->crop ``matrix``, with
+    ``encode`` (plate colourspace -> network encoding) applied to the source region before
+    the warp. None when the crop lies wholly outside the window."""
+    # Each pyramid level halves the grid: the region's corner stays on the whole frame's
+    # grid, and its margin covers the taps, at every level the warp will use.
+    levels, scale = 0, math.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2])))
+    while scale < 0.5:
+        levels, scale = levels + 1, scale * 2.0
+    deep = 2 ** max(0, levels - 3)
+    box = crop_box(matrix, size, window, margin=SOURCE_MARGIN * deep, align=SOURCE_ALIGN * deep)
+    if box is None:
+        return None
+    ys, xs = sub_box(window, box)
+    region = encode(np.ascontiguousarray(pixels[ys, xs, :3], np.float32))
+    return warp_crop(region, with_offset(matrix, box), size)
+
+
+def resize_crop(pixels: np.ndarray, resolution: int) -> np.ndarray:
+    """``(S, S, C)`` -> ``(R, R, C)`` float32: area-averaged when shrinking (no aliasing),
+    bicubic when enlarging."""
+    size = pixels.shape[0]
+    if size == resolution:
+        return np.ascontiguousarray(pixels, dtype=np.float32)
+    interp = cv2.INTER_AREA if resolution < size else cv2.INTER_CUBIC
+    out = cv2.resize(pixels.astype(np.float32), (resolution, resolution), interpolation=interp)
+    return out.reshape(resolution, resolution, pixels.shape[2])
+
+
+def scale_landmarks(points: np.ndarray, size: int, resolution: int) -> np.ndarray:
+    """``(..., 2)`` crop pixels at ``size`` -> at ``resolution``. Pixel centres are integers
+    (cv2's convention, which the crop warp used), so edges, not centres, scale."""
+    factor = resolution / size
+    return ((np.asarray(points, np.float64) + 0.5) * factor - 0.5).astype(np.float32)
 
 
 def rescale(matrix: np.ndarray, size: int, resolution: int) -> np.ndarray:

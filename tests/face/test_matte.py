@@ -8,15 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from vfx_double.comp.matte import (
+from vfx_double.errors import ConfigError, MediaError
+from vfx_double.face.align import TEMPLATE_68
+from vfx_double.face.matte import (
     FEATHER_PER_SIGMA,
     feather_sigma,
     hull_matte,
     margin,
     refine_matte,
 )
-from vfx_double.errors import ConfigError, MediaError
-from vfx_double.track.align import TEMPLATE_68
 
 
 def disc(radius: float, size: int = 300) -> np.ndarray:

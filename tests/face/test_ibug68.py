@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from vfx_double.track import ibug68
+from vfx_double.face import ibug68
 from vfx_double.track.backends import FaceBox, MediaPipeBackend
 
 #: Mirror images of the mesh vertices the tables use (subject's right <-> left); from

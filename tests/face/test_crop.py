@@ -4,9 +4,16 @@ import cv2
 import numpy as np
 import pytest
 
-from vfx_double.comp.warp import crop_box, footprint, rescale, sub_box, to_plate
-from vfx_double.track.faceset import warp_crop, with_offset
-from vfx_double.train.data import resize_crop
+from vfx_double.face.crop import (
+    crop_box,
+    footprint,
+    rescale,
+    resize_crop,
+    sub_box,
+    to_plate,
+    warp_crop,
+    with_offset,
+)
 
 
 def smooth_plate(h: int = 300, w: int = 400) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Faceset maths: crops land where the matrix says, masks cover the face, pose has signs."""
+"""Crop, mask and measure maths: crops land where the matrix says, masks cover the face, pose has signs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vfx_double.track.faceset import _HEAD_3D, _HEAD_IDS, head_pose, hull_mask, sharpness, warp_crop, with_offset
+from vfx_double.face.crop import warp_crop, with_offset
+from vfx_double.face.matte import hull_mask
+from vfx_double.track.measures import _HEAD_3D, _HEAD_IDS, head_pose, sharpness
 
 
 def dot_image(size: tuple[int, int], point: tuple[float, float]) -> np.ndarray:

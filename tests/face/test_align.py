@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vfx_double.errors import TrackingError
-from vfx_double.track.align import (
+from vfx_double.face.align import (
     EXTENT_POINTS,
     STABLE_POINTS,
     TEMPLATE_68,
@@ -25,7 +25,7 @@ from vfx_double.track.align import (
     umeyama,
     warp_points,
 )
-from vfx_double.track.ibug68 import MIRROR
+from vfx_double.face.ibug68 import MIRROR
 
 
 def similarity(angle: float, scale: float, shift: tuple[float, float]) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Render: the trained model over the plate, written as face elements (:mod:`.stage`)."""
