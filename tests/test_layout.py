@@ -1,0 +1,77 @@
+"""The package's shape (issue 10): stages are peers, and the layers under them import no stage.
+
+Walks every module's imports with ``ast`` (top-level and inside functions), resolving
+relative imports, so a lazy ``from ..comp.matte import x`` inside a function counts too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import vfx_double
+
+PACKAGE = Path(vfx_double.__file__).parent
+STAGES = ("track", "train", "render", "comp")
+#: modules that run stages: the command, and the demo that drives every stage
+RUNNERS = ("vfx_double.cli", "vfx_double.demo")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path: Path, source: str | None = None) -> set[str]:
+    """Every ``vfx_double`` module ``path`` (or ``source`` as if it were there) imports,
+    as absolute dotted names."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    text = path.read_text() if source is None else source
+    for node in ast.walk(ast.parse(text, str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.add(target)
+            # ``from . import colour_match`` imports a module, not a name
+            found.update(f"{target}.{a.name}" for a in node.names)
+    return {m for m in found if m == "vfx_double" or m.startswith("vfx_double.")}
+
+
+def stage_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in STAGES else None
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_the_walk_sees_the_stages() -> None:
+    # A walk that found nothing would pass everything below.
+    seen = {stage_of(module_name(p)) for p in MODULES}
+    assert set(STAGES) <= seen
+    render = imported(PACKAGE / "render" / "stage.py")
+    assert {"vfx_double.face.crop", "vfx_double.face.track", "vfx_double.shot"} <= render
+    assert "vfx_double.comp.colour_match" in imported(PACKAGE / "comp" / "stage.py")
+    # a lazy relative import inside a function, two levels up, is seen and resolved
+    lazy = "def f():\n    from ..comp.blend import comp_frame\n"
+    assert "vfx_double.comp.blend" in imported(PACKAGE / "track" / "run.py", lazy)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_a_stage_imports_no_other_stage_and_layers_below_import_none(path: Path) -> None:
+    name = module_name(path)
+    if name.startswith(RUNNERS):
+        return
+    own = stage_of(name)
+    foreign = sorted(m for m in imported(path) if stage_of(m) not in (None, own))
+    assert not foreign, f"{name} imports {foreign}: move what they share under face/ or model/"
