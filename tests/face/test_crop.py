@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from vfx_double.face.crop import (
+    aligned_crop,
     crop_box,
     footprint,
     rescale,
@@ -80,3 +81,26 @@ def test_with_offset_and_sub_box_agree():
     m = np.array([[1.0, 0, -3], [0, 1.0, 4]])
     shifted = with_offset(m, outer)
     assert np.allclose(shifted @ [0, 0, 1], m @ [10, 20, 1])
+
+
+@pytest.mark.parametrize("scale", [1.3, 0.6, 0.3, 0.2, 0.12, 0.06, 0.035])
+def test_the_region_recipe_gives_the_whole_frame_crop(scale):
+    # aligned_crop encodes and warps only the face's region: on the whole frame's pyramid
+    # grid and grown for the taps, it must give the crop the whole frame gives, however
+    # many pyramid levels the face's size takes (0.035 is five)
+    rng = np.random.default_rng(3)
+    plate = rng.random((3000, 4000, 3)).astype(np.float32)
+    plate = cv2.GaussianBlur(plate, (0, 0), 0.7)
+    window = (-37, 11, 4000, 3000)  # a data window off the display origin
+    size = 128
+    matrix = similarity(scale, 17.0, (1900.3, 1500.7), size)
+
+    def encode(x):
+        return np.log2(x + 0.25)
+
+    whole = warp_crop(encode(plate), with_offset(matrix, window), size)
+    region = aligned_crop(plate, window, matrix, size, encode)
+    np.testing.assert_array_equal(region, whole)
+    # a crop wholly off the frame has no region
+    off = similarity(scale, 0.0, (9000.0, 9000.0), size)
+    assert aligned_crop(plate, window, off, size, encode) is None

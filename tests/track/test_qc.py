@@ -273,12 +273,6 @@ def test_preview_rejects_bad_settings(tmp_path: Path, fps: float, width: int) ->
         PreviewWriter(tmp_path / "qc.mp4", fps=fps, width=width)
 
 
-def test_ntsc_rates_are_exact() -> None:
-    assert movie._rate(23.976) == "24000/1001"
-    assert movie._rate(29.97) == "30000/1001"
-    assert movie._rate(25.0) == "25/1"
-
-
 # ---------------------------------------------------------------- contact sheet
 
 

@@ -18,9 +18,9 @@ import numpy as np
 Box = tuple[int, int, int, int]
 
 #: the crop is made from a plate box on multiples of 8 pixels from the data window's corner
-#: (more past three pyramid levels), grown by this many pixels for the bicubic and pyramid
-#: taps, so a sub-region gives the whole frame's samples and only the pixels under the face
-#: are decoded and converted.
+#: (2**levels past three pyramid levels), grown by this many pixels (4 * 2**levels past
+#: two) for the bicubic and pyramid taps, so a sub-region gives the whole frame's samples
+#: and only the pixels under the face are converted.
 SOURCE_MARGIN = 16
 SOURCE_ALIGN = 8
 
@@ -59,12 +59,13 @@ def aligned_crop(pixels: np.ndarray, window: Box, matrix: np.ndarray, size: int,
     ``encode`` (plate colourspace -> network encoding) applied to the source region before
     the warp. None when the crop lies wholly outside the window."""
     # Each pyramid level halves the grid: the region's corner stays on the whole frame's
-    # grid, and its margin covers the taps, at every level the warp will use.
+    # grid at every level the warp will use, and its margin covers every level's taps
+    # (measured: exact at 3 * 2**levels pixels, tests/face/test_crop.py).
     levels, scale = 0, math.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2])))
     while scale < 0.5:
         levels, scale = levels + 1, scale * 2.0
-    deep = 2 ** max(0, levels - 3)
-    box = crop_box(matrix, size, window, margin=SOURCE_MARGIN * deep, align=SOURCE_ALIGN * deep)
+    box = crop_box(matrix, size, window, margin=max(SOURCE_MARGIN, 4 * 2 ** levels),
+                   align=max(SOURCE_ALIGN, 2 ** levels))
     if box is None:
         return None
     ys, xs = sub_box(window, box)

@@ -227,14 +227,10 @@ def _coverage(hull: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray:
 def hull_mask(points: np.ndarray, size: int) -> np.ndarray:
     """(size, size) float32 mask of an aligned crop (the faceset's training mask): the hull
     of the 68 crop points with the brows lifted by ``FOREHEAD`` to take in the forehead,
-    edges softened by a pixel or two. :func:`hull_matte` is the same hull, exact, on the plate."""
-    pts = np.asarray(points, dtype=np.float64).copy()
-    brows = pts[list(BROWS)]
-    chin_to_brow = np.linalg.norm(brows.mean(0) - pts[CHIN])
-    up = brows.mean(0) - pts[CHIN]
-    up /= max(np.linalg.norm(up), 1e-6)
-    lifted = brows + up * FOREHEAD * chin_to_brow
-    hull = cv2.convexHull(np.concatenate([pts, lifted]).astype(np.float32))
+    edges softened by a pixel or two. :func:`hull_matte` is the same hull, exact, on the plate
+    (the lift is computed once, by ``_hull_points``)."""
+    pts = _hull_points(np.asarray(points, dtype=np.float64), FOREHEAD)
+    hull = cv2.convexHull(pts.astype(np.float32))
     mask = np.zeros((size, size), np.float32)
     shift = 4
     cv2.fillConvexPoly(mask, np.round(hull * (1 << shift)).astype(np.int32), 1.0,

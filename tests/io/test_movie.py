@@ -1,0 +1,79 @@
+"""H.264 movies and contact sheets (io/movie.py, io/contact.py), the shared writers that
+track's QC uses and review will: real ffmpeg, real decode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vfx_double.errors import ConfigError, MediaError
+from vfx_double.io import movie
+from vfx_double.io.contact import write_sheet
+from vfx_double.io.movie import MovieWriter
+
+
+def ramp(i: int, w: int = 64, h: int = 48) -> np.ndarray:
+    """A frame whose left half brightens with ``i``: decodable, and frames differ."""
+    frame = np.zeros((h, w, 3), np.uint8)
+    frame[:, : w // 2] = 40 + 30 * i
+    frame[:, w // 2:] = (0, 200, 0)
+    return frame
+
+
+def test_ntsc_rates_are_exact() -> None:
+    assert movie._rate(23.976) == "24000/1001"
+    assert movie._rate(29.97) == "30000/1001"
+    assert movie._rate(25.0) == "25/1"
+
+
+def test_frames_go_in_and_come_back_out(tmp_path: Path) -> None:
+    path = tmp_path / "dailies" / "sh010.mp4"
+    with MovieWriter(path, 24.0) as writer:
+        for i in range(5):
+            writer.add(ramp(i))
+    assert writer.size == (64, 48) and writer.frames == 5
+    cap = cv2.VideoCapture(str(path))
+    got = []
+    ok, frame = cap.read()
+    while ok:
+        got.append(frame[:, :, ::-1])
+        ok, frame = cap.read()
+    assert len(got) == 5 and got[0].shape == (48, 64, 3)
+    # the left half brightens frame by frame, the right half stays green (OpenCV decodes
+    # with its own matrix, so levels shift a little; the order and the hue do not)
+    left = [int(g[:, :20].mean()) for g in got]
+    assert all(b > a + 15 for a, b in zip(left, left[1:])), left
+    r, g, b = (int(got[2][:, 40:, c].mean()) for c in range(3))
+    assert g > 150 and g > r + 100 and g > b + 100, (r, g, b)
+    assert [p.name for p in path.parent.iterdir()] == ["sh010.mp4"]
+
+
+def test_bad_frames_and_sizes_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="even width and height"):
+        MovieWriter(tmp_path / "odd.mp4", 24.0, (63, 48))
+    writer = MovieWriter(tmp_path / "a.mp4", 24.0)
+    writer.add(ramp(0))
+    with pytest.raises(MediaError, match="64x48 RGB uint8"):
+        writer.add(ramp(0, w=32, h=32))
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(MediaError, match="at least one frame"):
+        MovieWriter(tmp_path / "empty.mp4", 24.0).close()
+
+
+def test_contact_sheet_grid(tmp_path: Path) -> None:
+    thumbs = [ramp(i, 40, 30) for i in range(7)]
+    path = write_sheet(thumbs, tmp_path / "sheet.png", ["sh010 review", "7 frames"],
+                       columns=3, gap=4)
+    sheet = cv2.imread(str(path))[:, :, ::-1]
+    assert sheet.shape[1] == 3 * 40 + 4 * 4
+    bar = sheet.shape[0] - (3 * 30 + 4 * 4)
+    assert bar > 0 and (sheet[:bar] > 200).any()  # the title lines are drawn
+    # thumbnail 4 (row 1, column 1) is where the grid puts it
+    y, x = bar + 4 + 30 + 4, 4 + 40 + 4
+    assert (sheet[y:y + 30, x:x + 40] == thumbs[4]).all()
+    with pytest.raises(MediaError, match="at least one frame"):
+        write_sheet([], tmp_path / "none.png", ["x"], columns=3, gap=4)
