@@ -85,3 +85,16 @@ def check_keys(data: Any, required: set[str], where: str, error: type[VfxDoubleE
         allowed = ", ".join(sorted(required | optional))
         raise error(f"{where} (field {unknown[0]})", f"only {allowed}",
                     f"unknown key {unknown[0]!r}")
+
+
+def read_record(path: str | Path, schema: tuple[str, int], error: type[VfxDoubleError], *,
+                what: str, hint: str) -> dict[str, Any]:
+    """A saved JSON record of ``schema`` (this version or an older one): a missing file is
+    ``error`` naming ``what`` it should be and ``hint`` (the command that writes it)."""
+    where = str(path)
+    try:
+        data = parse_json(Path(path).read_bytes(), where, error)
+    except FileNotFoundError as err:
+        raise error(where, what, "no such file", hint) from err
+    check_schema(data.get("schema") if isinstance(data, dict) else None, schema, where, error)
+    return data

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import TrackingError
 from ..io import atomic
-from ..records import check_schema, parse_json
+from ..records import read_record
 
 SCHEMA = ("TrackResult", 1)
 FLAGS = ("no_face", "interpolated", "low_confidence", "long_gap")
@@ -87,13 +87,8 @@ class TrackResult:
 
 def load(json_path: Path) -> TrackResult:
     """Read a TrackResult; refuse a newer schema, a missing or altered array file."""
-    where = str(json_path)
-    try:
-        data = parse_json(Path(json_path).read_bytes(), where, TrackingError)
-    except FileNotFoundError as err:
-        raise TrackingError(where, "a track file", "no such file",
-                            "run `vfx-double track SHOT.yaml` first") from err
-    check_schema(data.get("schema"), SCHEMA, where, TrackingError)
+    data = read_record(json_path, SCHEMA, TrackingError, what="a track file",
+                       hint="run `vfx-double track SHOT.yaml` first")
     npz_path = Path(json_path).with_name(data["arrays"]["file"])
     try:
         blob = npz_path.read_bytes()

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import TrackingError
 from ..io import atomic
-from ..records import check_schema, parse_json
+from ..records import read_record
 
 SCHEMA = ("CoverageReport", 1)
 #: distance components: head pose, the two openings, the landmark shape
@@ -141,13 +141,8 @@ def _arr(values: list[float | None]) -> np.ndarray:
 def load(path: Path) -> CoverageReport:
     """Read a CoverageReport; refuse a newer schema or a file that is not one."""
     where = str(path)
-    try:
-        data = parse_json(Path(path).read_bytes(), where, TrackingError)
-    except FileNotFoundError as err:
-        raise TrackingError(where, "a coverage report", "no such file",
-                            "run `vfx-double track SHOT.yaml` (it writes coverage.json)") from err
-    check_schema(data.get("schema") if isinstance(data, dict) else None, SCHEMA, where,
-                 TrackingError)
+    data = read_record(path, SCHEMA, TrackingError, what="a coverage report",
+                       hint="run `vfx-double track SHOT.yaml` (it writes coverage.json)")
     try:
         per = data["frames"]
         return CoverageReport(
