@@ -36,8 +36,9 @@ def run_demo(source: Path, out: Path) -> float:
             "vfx_double.__file__; from vfx_double.cli import run; "
             "sys.argv = ['vfx-double', 'demo', '--out', sys.argv[2]]; run()")
     start = time.perf_counter()
+    # run from the scratch folder: ``python -c`` puts the working folder first on sys.path
     subprocess.run([sys.executable, "-c", code, str(source), str(out)], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, cwd=out.parent)
     return time.perf_counter() - start
 
 
