@@ -199,3 +199,15 @@ def test_audit_verify_cli(capsys, shot: MiniShot) -> None:
     path.write_text(lines[0].replace("track", "trakk") + "\n" + lines[1] + "\n")
     code, _, err = run(capsys, "audit", "verify", path)
     assert code == 2 and "audit.jsonl:1 (field hash)" in err and "edited" in err
+
+
+def test_ctrl_c_exits_130_with_one_line(capsys, shot: MiniShot, monkeypatch) -> None:
+    import vfx_double.validate
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vfx_double.validate, "validate", interrupted)
+    code, _, err = run(capsys, "validate", str(shot.config), "--keyring", str(shot.keyring))
+    assert code == 130 and err.strip().splitlines() == [
+        "vfx-double: interrupted; rerun the same command to resume"]

@@ -202,3 +202,48 @@ def test_comp_detail_refuses_anything_else_naming_file_and_line(tmp_path: Path,
     message = load_error(write(tmp_path, "s.yaml", text))
     assert "s.yaml:17" in message and "comp.detail" in message
     assert "'auto'" in message and "'on'" in message and "'off'" in message
+
+
+# --- hostile values (issue 11) --------------------------------------------------------------
+
+def hostile(tmp_path: Path, extra: str) -> Path:
+    from tests.shots import make_shot
+
+    shot = make_shot(tmp_path)
+    shot.config.write_text(shot.config.read_text() + textwrap.dedent(extra))
+    return shot.config
+
+
+@pytest.mark.parametrize("extra, words", [
+    ("comp:\n  mix: .nan\n", "comp.mix as a finite number, found nan"),
+    ("track:\n  smoothing: .inf\n", "track.smoothing as a finite number, found inf"),
+    ("review:\n  fps: -.inf\n", "review.fps as a finite number"),
+    ("comp:\n  compression: bogus\n", "comp.compression as an OpenEXR compression"),
+])
+def test_non_finite_numbers_and_unknown_compressions_name_the_line(
+        tmp_path: Path, extra: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as info:
+        config.load(hostile(tmp_path, extra))
+    assert "sh010.yaml:" in str(info.value)
+
+
+def test_a_frame_range_is_bounded(tmp_path: Path) -> None:
+    path = hostile(tmp_path, "")
+    path.write_text(path.read_text().replace("frames: [1001, 1005]", "frames: [1, 99999999999]"))
+    with pytest.raises(ConfigError, match="at most 1000000 frames"):
+        config.load(path)
+
+
+def test_a_yaml_alias_bomb_costs_nothing(tmp_path: Path) -> None:
+    import resource
+
+    rows = ["a0: &a0 {x: 1, y: 2}"] + [
+        f"a{i}: &a{i} {{" + ", ".join(f"k{j}: *a{i - 1}" for j in range(9)) + "}"
+        for i in range(1, 10)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("schema: ShotConfig.2\n" + "\n".join(rows) + "\nplate: *a9\n")
+    assert path.stat().st_size < 2048  # 9**9 = 387M mappings if each alias were followed
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ConfigError, match="unknown key 'a0'"):
+        config.load(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB

@@ -157,3 +157,20 @@ def test_bad_options_exit_2_with_one_line(tmp_path: Path, capsys: pytest.Capture
     assert code == 2
     assert err.count("\n") == 1 and err.startswith(f"vfx-double: error: {where}: expected"), err
     assert not list(tmp_path.glob("p.*.exr")), "nothing is written on bad input"
+
+
+def test_existing_frames_are_kept_only_when_this_import_made_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], clip: Path) -> None:
+    # issue 11: import-video onto existing frames silently kept the old ones
+    pattern = tmp_path / "p.####.exr"
+    assert run(capsys, "import-video", clip, pattern, "--colourspace", "ACEScg")[0] == 0
+    first = FrameSequence(str(pattern)).path(1001)
+    before = first.read_bytes()
+    # the same import again resumes: the frames are the ones it would write
+    assert run(capsys, "import-video", clip, pattern, "--colourspace", "ACEScg")[0] == 0
+    # another import onto them is refused, and nothing is overwritten
+    code, _, err = run(capsys, "import-video", clip, pattern, "--colourspace", "ACEScg",
+                       "--size", "64x64")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "never overwritten" in err and "reformat" in err
+    assert first.read_bytes() == before

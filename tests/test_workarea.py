@@ -55,3 +55,20 @@ def test_unwritable_work_root_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(WorkAreaError, match="writable work area"):
         WorkArea(blocker / "SHOW" / "sh010").new_version("comp")
+
+
+def test_a_work_area_that_cannot_be_locked_is_a_clear_error(tmp_path: Path) -> None:
+    # issue 11: comp and render on a read-only work area died with OSError on .lock (exit 1)
+    area = WorkArea(tmp_path / "SHOW" / "sh010")
+    (area.stage_dir("comp") / ".lock").mkdir(parents=True)  # cannot be opened as a file
+    with pytest.raises(WorkAreaError, match="writable work area"):
+        area.version_for("comp", {"schema": "CompOptions.2"})
+
+
+def test_an_options_file_that_is_not_ours_is_never_continued(tmp_path: Path) -> None:
+    area = WorkArea(tmp_path / "SHOW" / "sh010")
+    first, _ = area.version_for("render", {"a": 1})
+    (first / "options.json").unlink()
+    (first / "options.json").symlink_to("/dev/zero")
+    second, continued = area.version_for("render", {"a": 1})
+    assert second != first and not continued

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import sys
 import traceback
 from contextlib import contextmanager
@@ -336,9 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as err:
         err.show()
         return err.exit_code
-    except click.exceptions.Abort:
-        click.echo("vfx-double: aborted", err=True)
-        return 1
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # Ctrl-C (click turns it into Abort): what was written is complete; a rerun resumes
+        click.echo("vfx-double: interrupted; rerun the same command to resume", err=True)
+        return 130
+    except Terminated:
+        click.echo("vfx-double: terminated (SIGTERM); rerun the same command to resume",
+                   err=True)
+        return 143
     except Exception as err:  # noqa: BLE001 - the CLI is where internal errors become exit 1
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()
@@ -347,7 +353,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+class Terminated(BaseException):
+    """SIGTERM (a farm's kill, a timeout): raised in the main thread so every open write
+    unwinds and removes its temp file, as Ctrl-C does. Training installs its own handler
+    around the loop, which stops at the next checkpoint instead."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def run() -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
     sys.exit(main())
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from .errors import ConfigError
+from .errors import ConfigError, VfxDoubleError
 from .io.sequences import split_frame_range
 from .records import check_schema
 from .yamlspec import Origins, build, load_yaml, merge
@@ -26,20 +26,27 @@ SHOW_SCHEMA = "ShowDefaults"
 SHOW_VERSION = 1
 SHOW_DEFAULTS_NAME = "_show.yaml"
 
+#: the longest frame range a config may name: every range is listed frame by frame
+MAX_FRAMES = 1_000_000
+
+
 def parse_frames(value: Any) -> tuple[int, int]:
     """``[1001, 1048]``, or a string in the CLI's grammar (``"1001-1048"``, ``"1001"``:
     :func:`.io.sequences.split_frame_range`) -> ``(1001, 1048)``; first must not pass last."""
     if isinstance(value, str):
         try:
-            return split_frame_range(value)
+            first, last = split_frame_range(value)
         except ValueError as err:
             raise ValueError(f"{err}, or as [first, last]") from None
-    if (not isinstance(value, (list, tuple)) or len(value) != 2
+    elif (not isinstance(value, (list, tuple)) or len(value) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
         raise ValueError("write it as [first, last] with two integers")
-    first, last = value
+    else:
+        first, last = value
     if first > last:
         raise ValueError(f"the range is reversed: write [{last}, {first}]")
+    if last - first >= MAX_FRAMES:
+        raise ValueError(f"at most {MAX_FRAMES} frames (hours of footage at 24 fps)")
     return (first, last)
 
 
@@ -125,6 +132,19 @@ def _on_off(value: Any) -> Any:
     return value
 
 
+def _compression(value: Any) -> str:
+    """An OpenEXR compression name the writer knows; OpenImageIO would write zip for any
+    other, after the comp had made its version folder."""
+    from .io.exr import COMPRESSIONS, check_compression
+
+    if not isinstance(value, str):
+        raise ValueError("a compression name")
+    try:
+        return check_compression(value, "comp.compression")
+    except VfxDoubleError:
+        raise ValueError(f"one of {', '.join(COMPRESSIONS)}") from None
+
+
 #: the comp's colour-match modes and detail modes: the one list of each (the comp checks
 #: against these, the config loader parses with them)
 ColourMatch = Literal["none", "rct", "histogram", "gain"]
@@ -141,7 +161,9 @@ class Comp:
     # the plate's own detail above the model's resolution (vfx_double.comp.detail); auto:
     # on for frames where a model pixel spans more than one plate pixel
     detail: DetailMode = field(default="auto", metadata={"parse": _on_off})
-    compression: Optional[str] = None  # None keeps the plate's compression
+    # None keeps the plate's compression
+    compression: Optional[str] = field(default=None, metadata={
+        "parse": _compression, "expected": "an OpenEXR compression (zip, piz, dwaa:45, ...)"})
 
 
 @dataclass(frozen=True)

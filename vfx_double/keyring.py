@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .errors import LicenceError
 from .io import atomic
-from .records import check_keys, check_schema, parse_json
+from .records import check_keys, check_schema, parse_json, read_bounded
 
 KEY_SCHEMA = ("IssuerKey", 1)
 KEYRING_ENV = "VFX_DOUBLE_KEYRING"
@@ -77,9 +77,10 @@ def load_public_key(path: Path) -> tuple[str, Ed25519PublicKey]:
     """``(key_id, key)`` from an ``IssuerKey.1`` ``.pub`` file."""
     where = str(path)
     try:
-        data = parse_json(Path(path).read_bytes(), where, LicenceError)
+        raw_file = read_bounded(path, "key", LicenceError, what="an issuer public key")
     except OSError as err:
         raise LicenceError(where, "a readable issuer public key", err.strerror or str(err)) from err
+    data = parse_json(raw_file, where, LicenceError)
     check_keys(data, {"schema", "key_id", "public_key"}, where, LicenceError,
                optional={"created"})
     check_schema(data["schema"], KEY_SCHEMA, where, LicenceError)
@@ -97,7 +98,7 @@ def load_public_key(path: Path) -> tuple[str, Ed25519PublicKey]:
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     where = str(path)
     try:
-        data = Path(path).read_bytes()
+        data = read_bounded(path, "key", LicenceError, what="an issuer private key")
     except OSError as err:
         raise LicenceError(where, "an issuer private key", err.strerror or str(err)) from err
     try:

@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from .errors import LicenceError
 from .io import atomic
 from .keyring import Keyring, key_id_of, load_keyring, load_private_key
-from .records import canonical_json, check_keys, check_schema, parse_json
+from .records import canonical_json, check_keys, check_schema, parse_json, read_bounded
 
 USES = ("train", "render", "advertising", "film")
 
@@ -166,13 +166,11 @@ def verify(licence_path: Path, keyring: Keyring) -> Licence:
     path = Path(licence_path)
     where = str(path)
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, "licence", LicenceError, what="a signed licence file")
     except FileNotFoundError as err:
         raise LicenceError(where, "a signed licence file", "no such file",
                            "check actor.licence in the shot config or issue one with "
                            "`vfx-double licence issue`") from err
-    except OSError as err:
-        raise LicenceError(where, "a readable licence file", err.strerror or str(err)) from err
     signed = parse_json(data, where, LicenceError)
     check_keys(signed, {"schema", "licence", "signature"}, where, LicenceError)
     check_schema(signed["schema"], SIGNED_SCHEMA, where, LicenceError)

@@ -9,11 +9,51 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
 from .errors import VfxDoubleError
+
+
+#: size limits of the small records this tool reads: each read stops one byte past its
+#: limit, so a file that is (or links to) /dev/zero, or a 2 GB "licence", costs at most
+#: that much memory, and the error names the limit
+KB, MB = 1 << 10, 1 << 20
+LIMITS = {"licence": 256 * KB, "key": 16 * KB, "config": 1 * MB, "options": 4 * MB,
+          "checkpoint state": 16 * MB, "record": 64 * MB}
+
+
+def read_bounded(path: str | Path, kind: str, error: type[VfxDoubleError], *,
+                 what: str = "", hint: str = "") -> bytes:
+    """The bytes of a small record file of ``kind`` (a key of :data:`LIMITS`): a regular
+    file (a symlink to one is fine) of at most its limit; else ``error`` naming the limit.
+    A missing file raises FileNotFoundError for the caller to word."""
+    limit = LIMITS[kind]
+    where = str(path)
+    expected = what or f"a {kind} file"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise error(where, expected, f"unreadable ({err.strerror})", hint) from err
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        found = "a folder" if stat.S_ISDIR(mode) else "a device or pipe, not a file"
+        raise error(where, f"{expected} (a regular file)", found, hint)
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(limit + 1)
+        except OSError as err:
+            raise error(where, expected, f"unreadable ({err.strerror})", hint) from err
+    if len(data) > limit:
+        raise error(where, f"{expected} of at most {limit // KB} KB",
+                    f"a file over {limit // KB} KB", hint or "point at the right file")
+    return data
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -38,6 +78,9 @@ def parse_json(data: bytes | str, where: str, error: type[VfxDoubleError], *,
 
     try:
         return json.loads(data, object_pairs_hook=no_duplicates)
+    except RecursionError as err:
+        raise error(where, "JSON nested a few hundred levels at most",
+                    "nesting deeper than can be read", "this is not a file this tool wrote") from err
     except UnicodeDecodeError as err:
         raise error(where, "UTF-8 JSON", f"undecodable bytes ({err.reason})") from err
     except json.JSONDecodeError as err:
@@ -93,7 +136,7 @@ def read_record(path: str | Path, schema: tuple[str, int], error: type[VfxDouble
     ``error`` naming ``what`` it should be and ``hint`` (the command that writes it)."""
     where = str(path)
     try:
-        data = parse_json(Path(path).read_bytes(), where, error)
+        data = parse_json(read_bounded(path, "record", error, what=what, hint=hint), where, error)
     except FileNotFoundError as err:
         raise error(where, what, "no such file", hint) from err
     check_schema(data.get("schema") if isinstance(data, dict) else None, schema, where, error)

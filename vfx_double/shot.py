@@ -24,6 +24,7 @@ from .color import ColourConfig, resolve_config_uri
 from .config import Sequence, ShotConfig
 from .errors import MediaError, WorkAreaError
 from .face.element import PREFIX
+from .io.atomic import sweep_stale
 from .io.exr import Attribute
 from .io.sequences import FrameSequence, format_frames
 from .io.streaming import readable_exr
@@ -117,8 +118,12 @@ class Shot:
 
     def version_for(self, stage: str, options: dict[str, Any]) -> tuple[Path, bool]:
         """The latest ``stage`` version made with these ``options`` (a rerun or another farm
-        chunk continues it), else a new one; see :meth:`WorkArea.version_for`."""
-        return self.area.version_for(stage, options)
+        chunk continues it), else a new one; see :meth:`WorkArea.version_for`. A continued
+        version is swept of the temp files its killed writers left."""
+        folder, continued = self.area.version_for(stage, options)
+        if continued:
+            sweep_stale(folder)
+        return folder, continued
 
     def split(self, out: FrameSequence) -> tuple[list[int], list[int]]:
         """(kept, todo): the frames asked for whose output in ``out`` already decodes, and

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import ShotConfig
 from .io.exr import read_exr, read_header
+from .io.plate_check import PlateCheck
 from .io.sequences import FrameSequence, format_frames
 from .progress import ProgressFn
 from .shot import open_shot
@@ -30,10 +31,14 @@ class Report:
 
 def _read_all(seq: FrameSequence, frames: list[int], *, read_pixels: bool,
               progress: ProgressFn | None) -> None:
-    """Decode (or, without ``read_pixels``, open the header of) every frame; the first that
-    fails raises MediaError naming it."""
+    """Every frame's header checked (size, RGB channels), and with ``read_pixels`` every
+    frame decoded and its pixels checked finite; the first that fails raises MediaError
+    naming it."""
+    check = PlateCheck(seq)
     for frame in frames:
-        (read_exr if read_pixels else read_header)(seq.path(frame))
+        check.header(frame, read_header(seq.path(frame)))
+        if read_pixels:
+            check.image(frame, read_exr(seq.path(frame)))
         if progress:
             progress(1)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import WorkAreaError
 from .io import atomic
-from .records import canonical_json
+from .records import canonical_json, read_bounded
 
 OPTIONS = "options.json"
 
@@ -96,16 +96,22 @@ class WorkArea:
         exclusive lock on the stage folder, so they all land in the same version.
         """
         folder = self.stage_dir(stage)
-        folder.mkdir(parents=True, exist_ok=True)
         wanted = canonical_json(options)
-        with open(folder / ".lock", "a+b") as lock:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            lock = open(folder / ".lock", "a+b")
+        except OSError as err:
+            raise WorkAreaError(str(folder), "a writable work area", err.strerror or str(err),
+                                "check work_root in the shot config and its permissions") from err
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             latest = self.latest(stage)
             if latest is not None and (latest / OPTIONS).is_file():
                 try:
-                    current = canonical_json(json.loads((latest / OPTIONS).read_text()))
-                except (OSError, ValueError):
-                    current = None
+                    current = canonical_json(json.loads(
+                        read_bounded(latest / OPTIONS, "options", WorkAreaError)))
+                except (OSError, ValueError, RecursionError, WorkAreaError):
+                    current = None  # not ours as written: never continue it
                 if current == wanted:
                     return latest, True
             path = self.new_version(stage)

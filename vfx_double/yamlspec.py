@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -19,6 +20,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from .errors import ConfigError
+from .records import read_bounded
 
 KeyPath = tuple[str, ...]
 
@@ -49,7 +51,7 @@ class Origins:
 def load_yaml(path: Path) -> tuple[dict[str, Any], Origins]:
     """Read a YAML mapping with ``yaml.safe_load`` and the line of every key."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, "config", ConfigError, what="a shot config file").decode("utf-8")
     except FileNotFoundError as err:
         raise ConfigError(str(path), "a shot config file", "no such file",
                           "check the path") from err
@@ -74,13 +76,18 @@ def load_yaml(path: Path) -> tuple[dict[str, Any], Origins]:
                           type(data).__name__)
     origins = Origins(default_file=path)
     if node is not None:
-        _index(node, (), path, origins)
+        _index(node, (), path, origins, set())
     return data, origins
 
 
-def _index(node: yaml.Node, prefix: KeyPath, path: Path, origins: Origins) -> None:
-    if not isinstance(node, yaml.MappingNode):
+def _index(node: yaml.Node, prefix: KeyPath, path: Path, origins: Origins,
+           visited: set[int]) -> None:
+    """Record the line of every key. An alias is the node it names, indexed once where
+    the anchor is: following each alias again would make a 1 KB file of nested aliases
+    (a "billion laughs") cost gigabytes."""
+    if not isinstance(node, yaml.MappingNode) or id(node) in visited:
         return
+    visited.add(id(node))
     seen: set[str] = set()
     for key_node, value_node in node.value:
         key = str(key_node.value)
@@ -90,7 +97,7 @@ def _index(node: yaml.Node, prefix: KeyPath, path: Path, origins: Origins) -> No
                               f"'{key}' a second time", "remove one of them")
         seen.add(key)
         origins.places[prefix + (key,)] = (path, line)
-        _index(value_node, prefix + (key,), path, origins)
+        _index(value_node, prefix + (key,), path, origins, visited)
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -208,6 +215,8 @@ def _convert(hint: Any, value: Any, origins: Origins, path: KeyPath,
             raise ConfigError(where, f"{key} as {'an integer' if hint is int else 'a number'}",
                               _describe(value))
         value = hint(value)
+        if not math.isfinite(value):  # YAML's .nan / .inf pass every < and > test
+            raise ConfigError(where, f"{key} as a finite number", repr(value))
         low, high = meta.get("min"), meta.get("max")
         if (low is not None and value < low) or (high is not None and value > high):
             raise ConfigError(where, f"{key} in [{low}, {high}]", repr(value))

@@ -253,3 +253,31 @@ def test_the_plates_own_provenance_cannot_be_read_as_the_comps() -> None:
     assert got == [("vfx_double/plate/source", "clip.mp4"),
                    ("vfx_double/plate/colourspace", "ARRI LogC3 (EI800)"),
                    ("nuke/node_hash", "abc"), ("owner", "Studio")]
+
+
+def test_a_nan_plate_frame_is_refused_and_spreads_nothing(shot):
+    # issue 11 case 2: a NaN in one plate frame spread through the colour statistics and
+    # the matte's blur into 73k pixels, exit 0
+    constant_shot(shot)
+    set_comp(shot, colour_match="rct")
+    bad = np.full((H, W, 4), 0.2, np.float16)
+    bad[..., 3] = 1.0
+    bad[20, 40, 1] = np.nan
+    write_plate(shot.plate_dir, 1003, bad)
+    with pytest.raises(MediaError, match=r"plate.1003.exr \(frame 1003\).*first at x=40 y=20"):
+        comp_shot(shot.config, keyring=shot.keyring)
+    # the frames before it were written, and none holds a NaN
+    written = sorted(shot.render.parent.parent.joinpath("comp").rglob("*.exr"))
+    assert [p.name[-8:-4] for p in written] == ["1001", "1002"]
+    for path in written:
+        assert np.isfinite(read_exr(path, dtype=None).pixels).all()
+
+
+def test_a_frame_of_another_size_is_refused(shot):
+    # issue 11 case 1: a 1280x720 frame in a 1920x1080 plate got the face pasted beside
+    # the real one
+    constant_shot(shot)
+    small = np.full((H // 2, W // 2, 4), 0.2, np.float16)
+    write_plate(shot.plate_dir, 1004, small, display=(0, 0, W // 2, H // 2))
+    with pytest.raises(MediaError, match=r"frame 1004.*size of frame 1001.*96x64.*found 48x32"):
+        comp_shot(shot.config, keyring=shot.keyring, frames=(1004, 1005))

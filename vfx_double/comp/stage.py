@@ -29,6 +29,7 @@ from ..errors import MediaError
 from ..face.element import CHANNELS, PREFIX, Element, read_element, unpremultiply
 from ..io.exr import Attribute, ExrImage, read_bands, read_header, write_exr
 from ..io.sequences import FrameSequence, format_frames
+from ..io.plate_check import PlateCheck
 from ..io.streaming import WriteBehind, iter_sequence
 from ..progress import stage_progress
 from ..records import hash_file
@@ -111,7 +112,9 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     provenance = shot.provenance(colourspace=spaces.output, render=render_dir.name)
     with stage_progress(bar, len(todo), f"comp {cfg.shot}") as progress, \
             WriteBehind() as writer:
+        check = PlateCheck(plate_seq, shot.all_plate_frames()[0])
         for frame, plate in iter_sequence(plate_seq, todo, dtype=None):
+            check.image(frame, plate)
             element = read_element(elements.path(frame), frame)
             grain_model = _grain(plate, element, spaces) if look.grain and element.face else None
             pixels, box = comp_frame(plate, element, look, spaces, stats.get(frame),
@@ -184,8 +187,11 @@ def _measure(plate_path: Path, element_path: Path, frame: int, spaces: CompColou
         return None
     plate_px = np.ascontiguousarray(plate_rows[:, px0:px0 + w], np.float32)
     element_px = read_bands(element_path, bands, list(CHANNELS), frame=frame).astype(np.float32)
-    if plate_px.shape[:2] != element_px.shape[:2] or not np.isfinite(element_px).all():
-        return None  # the comp pass refuses a non-finite frame with the pixel's position
+    if (plate_px.shape[:2] != element_px.shape[:2] or not np.isfinite(element_px).all()
+            or not np.isfinite(plate_px).all()):
+        # the comp pass refuses a non-finite frame with the pixel's position; its statistics
+        # must not reach the frames it is smoothed with
+        return None
     plate_lin = spaces.colour.convert(plate_px, spaces.plate, spaces.working)
     alpha, matte = element_px[..., 3], element_px[..., 4]
     colour = unpremultiply(element_px[..., :3], alpha)

@@ -19,7 +19,7 @@ import numpy as np
 from ..color import ColourConfig
 from ..errors import ConfigError, MediaError
 from ..face.element import PREFIX
-from ..io.exr import Attribute, ExrImage, write_exr
+from ..io.exr import Attribute, ExrImage, read_header, write_exr
 from ..io.sequences import FrameSequence
 from ..progress import ProgressFn
 from .camera import CameraMove, compose, exposure_ev
@@ -243,13 +243,31 @@ def video_size(video: Path) -> tuple[int, int] | None:
         capture.release()
 
 
+def _same_import(path: Path, colourspace: str, attributes: dict[str, str | float]) -> None:
+    """An existing plate frame is kept (a rerun fills only the missing ones) only when it
+    was imported from the same clip with the same settings; anything else there is
+    somebody's plate, which is never overwritten and must not pass for this clip's."""
+    header = read_header(path)
+    wanted = {PREFIX + "colourspace": colourspace, **{PREFIX + k: v for k, v in attributes.items()}}
+    found = {k: header.attribute(k) for k in wanted}
+    differ = [k for k in wanted if found[k] != wanted[k]
+              and not (isinstance(wanted[k], float) and isinstance(found[k], float)
+                       and abs(found[k] - wanted[k]) < 1e-4)]
+    if differ:
+        k = differ[0]
+        raise MediaError(str(path), f"no frame there, or one imported with {k} = {wanted[k]!r}",
+                         f"an existing frame with {k} = {found[k]!r}",
+                         "plates are never overwritten: import into another folder or pattern")
+
+
 def video_to_plates(video: Path, seq: FrameSequence, *, colour: ColourConfig, colourspace: str,
                     first_frame: int = 1001, max_frames: int | None = None, source_space: str = SRGB,
                     reformat: Reformat | None = None,
                     progress: ProgressFn | None = None) -> list[int]:
     """Decode an sRGB video clip and write it as a log-encoded half EXR plate sequence.
 
-    Frames already on disk are kept (a rerun fills only missing ones). Each frame records
+    Frames already on disk are kept when the same clip made them with the same settings (a
+    rerun fills only missing ones); another plate there is refused, never overwritten. Each frame records
     the clip it came from (``vfx_double/source``) and its frame rate (``vfx_double/fps``,
     for the shot's ``plate.fps``). Returns the frames.
 
@@ -281,13 +299,15 @@ def video_to_plates(video: Path, seq: FrameSequence, *, colour: ColourConfig, co
             frame = first_frame + index
             index += 1
             written.append(frame)
-            if frame in existing:
-                continue
             srgb = bgr[:, :, ::-1].astype(np.float32) / 255.0
+            if reformat is not None:
+                attributes["reformat"] = reformat.describe(srgb.shape[1], srgb.shape[0])
+            if frame in existing:
+                _same_import(seq.path(frame), colourspace, attributes)
+                continue
             if reformat is None:
                 encoded = colour.convert(srgb, source_space, colourspace)
             else:
-                attributes["reformat"] = reformat.describe(srgb.shape[1], srgb.shape[0])
                 linear = reformat_frame(colour.convert(srgb, source_space, WORKING), reformat)
                 encoded = colour.convert(linear, WORKING, colourspace, out=linear)
             write_plate(seq.path(frame), encoded, colourspace, attributes)

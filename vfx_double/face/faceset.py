@@ -21,7 +21,7 @@ from ..errors import MediaError
 from ..io import atomic
 from ..io.exr import Attribute, ExrImage, write_exr
 from ..io.sequences import format_frames
-from ..records import check_schema, parse_json
+from ..records import check_schema, parse_json, read_bounded
 from .element import PREFIX
 
 SCHEMA = ("FacesetMeta", 1)
@@ -122,7 +122,8 @@ def open_faceset(folder: Path, where: str = "") -> FacesetInfo:
         raise MediaError(_place(meta_path, where), "the faceset's meta.json",
                          "no such file", f"the tracking stage did not finish; {_TRACK_HINT}")
     place = _place(meta_path, where)
-    meta = parse_json(meta_path.read_bytes(), place, MediaError)
+    meta = parse_json(read_bounded(meta_path, "record", MediaError, what="the faceset's meta.json"),
+                      place, MediaError)
     if not isinstance(meta, dict):
         raise MediaError(place, "a JSON object", type(meta).__name__, _TRACK_HINT)
     check_schema(meta.get("schema"), SCHEMA, place, MediaError)

@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +25,33 @@ def temp_path_for(target: str | os.PathLike[str]) -> Path:
 
 def is_temp_path(path: str | os.PathLike[str]) -> bool:
     return ".tmp-" in Path(path).name and Path(path).name.startswith(".")
+
+
+_TEMP_PID = re.compile(r"\.tmp-(\d+)-\d+")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temp files (not folders) in ``folder`` left by writers that were killed
+    (their pid is gone); never one of a live process. Returns what was removed."""
+    removed = []
+    for path in Path(folder).iterdir() if Path(folder).is_dir() else ():
+        m = _TEMP_PID.search(path.name)
+        if is_temp_path(path) and m and path.is_file() and int(m.group(1)) != os.getpid() \
+                and not pid_alive(int(m.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager

@@ -21,7 +21,6 @@ the comp knows the frame was rendered and passes the plate through.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,11 +37,13 @@ from ..face.element import CHANNELS, element_image
 from ..face.matte import FOREHEAD, hull_matte, refine_matte
 from ..io.exr import Attribute, ExrImage, write_exr
 from ..io.sequences import FrameSequence, format_frames
+from ..io.plate_check import PlateCheck
 from ..io.streaming import WriteBehind, iter_sequence
 from ..model.checkpoint import latest_checkpoint, load_weights
+from ..model.device import pick_device
 from ..model.networks import FaceModel, ModelSpec
 from ..progress import stage_progress
-from ..records import hash_file
+from ..records import hash_file, parse_json, read_bounded
 from ..shot import FrameReport, Shot, open_shot
 
 #: hull of the 68 points grown (+) or inset (-) by this share of the face size, brows lifted
@@ -86,7 +87,8 @@ def load_model(shot: Shot, *, device: torch.device) -> LoadedModel:
     if run_dir is None or not (run_dir / "options.json").is_file():
         raise WorkAreaError(str(shot.area.stage_dir("train")), "a training run", "none",
                             f"run `vfx-double train {shot.source}` first")
-    options = json.loads((run_dir / "options.json").read_text())
+    options = parse_json(read_bounded(run_dir / "options.json", "options", WorkAreaError),
+                         str(run_dir / "options.json"), WorkAreaError)
     spec = ModelSpec.from_dict(options["preset"]["spec"])
     folder = latest_checkpoint(run_dir)
     if folder is None:
@@ -108,7 +110,7 @@ def render_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     unreadable frames only."""
     shot = open_shot(path, uses=("render", "use"), frames=frames, keyring=keyring)
     cfg, spaces = shot.cfg, shot.spaces
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = pick_device(device)
     loaded = load_model(shot, device=dev)
     track_dir = shot.require("track")
     track = track_result.load(track_dir / "track.json")
@@ -137,7 +139,9 @@ def render_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     with stage_progress(bar, len(todo), f"render {cfg.shot}") as progress, \
             WriteBehind() as writer, torch.no_grad():
         pending: list[tuple[int, ExrImage]] = []
+        check = PlateCheck(shot.plate, shot.all_plate_frames()[0])
         for frame, image in iter_sequence(shot.plate, todo, channels=["R", "G", "B"]):
+            check.image(frame, image)
             pending.append((frame, image))
             if len(pending) == batch:
                 renderer.flush(pending, out_seq, writer, report, progress)

@@ -19,14 +19,15 @@ import numpy as np
 
 from ..color import ColourConfig
 from ..config import Performer, ShotConfig
-from ..errors import MediaError, TrackingError
+from ..errors import TrackingError
 from ..face.align import align_matrix, warp_points
 from ..face.crop import aligned_crop
 from ..face.faceset import FacesetWriter
 from ..face.matte import hull_mask
 from ..face.track import TrackResult
-from ..io.exr import ExrImage, read_exr
+from ..io.exr import read_exr
 from ..io.sequences import FrameSequence, format_frames
+from ..io.plate_check import PlateCheck
 from ..io.streaming import iter_sequence
 from ..progress import ProgressFn
 from .backends import FaceBox, LandmarkBackend
@@ -65,22 +66,15 @@ def display_u8(colour: ColourConfig, pixels: np.ndarray, colourspace: str) -> np
     return cv2.convertScaleAbs(srgb, alpha=255.0)
 
 
-def check_finite(image: ExrImage, seq: FrameSequence, frame: int) -> None:
-    rgb = image.pixels[:, :, :3]
-    if not np.isfinite(rgb).all():
-        bad = int((~np.isfinite(rgb)).any(axis=2).sum())
-        raise MediaError(f"{seq.path(frame)} (frame {frame})", "finite pixel values",
-                         f"{bad} pixels with NaN or Inf", "fix or re-render that frame")
-
-
 def pass_one(seq: FrameSequence, frames: list[int], colourspace: str, colour: ColourConfig,
              backend: LandmarkBackend, cfg: ShotConfig, performer: Performer,
              hint: FaceBox | None = None, progress: ProgressFn | None = None) -> PassOne:
     found = PassOne(frames)
     follower = Follower(backend, performer, cfg.track.min_confidence,
                         cfg.track.redetect_every, hint=hint)
+    check = PlateCheck(seq, frames[0] if frames else None)
     for frame, image in iter_sequence(seq, frames, channels=None):
-        check_finite(image, seq, frame)
+        check.image(frame, image)
         dx, dy = image.data_window[:2]
         found.frame_size = tuple(image.display_window[2:4])  # type: ignore[assignment]
         rgb = display_u8(colour, image.pixels, colourspace)

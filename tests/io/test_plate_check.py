@@ -1,0 +1,69 @@
+"""Plates checked whole (issue 11, cases 1, 2 and 15): a frame of another size, NaN / Inf
+pixels, no R, G, B, or integer channels are refused naming the frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from vfx_double.errors import MediaError
+from vfx_double.io.exr import ExrImage, read_exr, read_header, write_exr
+from vfx_double.io.plate_check import PlateCheck
+from vfx_double.io.sequences import FrameSequence
+
+
+def write(path: Path, w: int = 32, h: int = 24, channels=("R", "G", "B"), value=0.5) -> None:
+    pixels = np.full((h, w, len(channels)), value, np.float32)
+    write_exr(path, ExrImage(pixels=pixels, channels=tuple(channels), data_window=(0, 0, w, h),
+                             display_window=(0, 0, w, h), attributes=[], compression="zip"),
+              overwrite=True)
+
+
+@pytest.fixture
+def seq(tmp_path: Path) -> FrameSequence:
+    for frame in (1001, 1002, 1003):
+        write(tmp_path / f"plate.{frame}.exr")
+    return FrameSequence(str(tmp_path / "plate.####.exr"))
+
+
+def test_a_good_sequence_passes(seq: FrameSequence) -> None:
+    check = PlateCheck(seq)
+    for frame in (1001, 1002, 1003):
+        check.header(frame, read_header(seq.path(frame)))
+        check.image(frame, read_exr(seq.path(frame)))
+
+
+def test_a_frame_of_another_size_is_named(seq: FrameSequence) -> None:
+    write(seq.path(1002), w=16, h=12)
+    check = PlateCheck(seq)
+    check.header(1001, read_header(seq.path(1001)))
+    with pytest.raises(MediaError, match=r"frame 1002.*size of frame 1001.*32x24.*found 16x12"):
+        check.header(1002, read_header(seq.path(1002)))
+    # a chunk that starts at 1002 still compares with the sequence's first frame
+    with pytest.raises(MediaError, match="size of frame 1001"):
+        PlateCheck(seq, anchor=1001).image(1002, read_exr(seq.path(1002)))
+
+
+def test_nan_pixels_are_named_with_their_position(seq: FrameSequence) -> None:
+    image = read_exr(seq.path(1003))
+    image.pixels[5, 7, 1] = np.nan
+    image.pixels[9, 2, 0] = np.inf
+    with pytest.raises(MediaError, match=r"frame 1003.*2 pixels with NaN or Inf, first at x=7 y=5"):
+        PlateCheck(seq).image(1003, image)
+
+
+def test_plates_without_rgb_or_with_integer_rgb(seq: FrameSequence) -> None:
+    write(seq.path(1001), channels=("Y",))
+    with pytest.raises(MediaError, match="R, G and B channels.*found channels Y.*convert"):
+        PlateCheck(seq).header(1001, read_header(seq.path(1001)))
+    # integer channels are legal OpenEXR (IDs); our writer refuses them, so OIIO direct
+    spec = oiio.ImageSpec(32, 24, 3, oiio.UINT)
+    out = oiio.ImageOutput.create(str(seq.path(1002)))
+    out.open(str(seq.path(1002)), spec)
+    out.write_image(np.full((24, 32, 3), 3, np.uint32))
+    out.close()
+    with pytest.raises(MediaError, match="R, G, B as half or float"):
+        PlateCheck(seq).header(1002, read_header(seq.path(1002)))

@@ -1,0 +1,78 @@
+"""Plates checked whole, frame by frame, by whatever reads them (validate, track, render,
+comp): every frame the size of the sequence's first, with R, G and B stored as half or
+float, and finite RGB pixels. A wrong frame is refused naming it, before a face lands
+beside the real one (a 1280x720 frame in a 1920x1080 shot) or a NaN spreads through a
+filter."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import MediaError
+from .exr import ExrHeader, ExrImage, read_header
+from .sequences import FrameSequence
+
+RGB = ("R", "G", "B")
+
+
+class PlateCheck:
+    """One sequence's frames against its first frame read (the display window and the
+    RGB channels every stage works on)."""
+
+    def __init__(self, seq: FrameSequence, anchor: int | None = None) -> None:
+        """``anchor``: the frame whose size the others must have (the sequence's first, so
+        a farm chunk or a rerun compares with the same frame); else the first checked."""
+        self.seq, self.anchor = seq, anchor
+        self.first: tuple[int, tuple[int, int, int, int]] | None = None
+
+    def where(self, frame: int) -> str:
+        return f"{self.seq.path(frame)} (frame {frame})"
+
+    def header(self, frame: int, header: ExrHeader) -> None:
+        """Size and channels, from the header alone."""
+        formats = dict(zip(header.channels, header.channel_formats))
+        self._channels(frame, header.channels)
+        odd = [f"{c} {formats[c]}" for c in RGB if formats[c] not in ("half", "float")]
+        if odd:
+            raise MediaError(self.where(frame), "R, G, B as half or float",
+                             ", ".join(odd), "convert the plate to half or float RGB upstream")
+        self._size(frame, tuple(header.display_window))
+
+    def image(self, frame: int, image: ExrImage) -> None:
+        """Size, channels and finite RGB pixels of a decoded frame."""
+        self._channels(frame, image.channels)
+        self._size(frame, tuple(image.display_window))
+        rgb = image.pixels[..., image.channel_indices(list(RGB))]
+        finite = np.isfinite(rgb).all(axis=-1)
+        if not finite.all():
+            y, x = np.argwhere(~finite)[0]
+            dx, dy = image.data_window[:2]
+            raise MediaError(self.where(frame), "finite pixel values",
+                             f"{int((~finite).sum())} pixels with NaN or Inf, first at "
+                             f"x={dx + int(x)} y={dy + int(y)}",
+                             "fix or re-render that plate frame, or leave it out with --frames")
+
+    def _channels(self, frame: int, channels: tuple[str, ...]) -> None:
+        missing = [c for c in RGB if c not in channels]
+        if missing:
+            raise MediaError(self.where(frame), "R, G and B channels",
+                             f"channels {', '.join(channels) or 'none'}",
+                             "this tool reads RGB plates: convert luminance/chroma, "
+                             "single-channel or stereo-view plates to RGB upstream")
+
+    def _size(self, frame: int, window: tuple[int, int, int, int]) -> None:
+        if self.first is None:
+            if self.anchor is None or self.anchor == frame:
+                self.first = (frame, window)
+                return
+            self.first = (self.anchor,
+                          tuple(read_header(self.seq.path(self.anchor)).display_window))
+        if self.first[0] == frame:
+            return
+        first, expected = self.first
+        if window != expected:
+            raise MediaError(self.where(frame),
+                             f"the size of frame {first}: display window "
+                             f"{expected[2]}x{expected[3]} at {expected[0]},{expected[1]}",
+                             f"{window[2]}x{window[3]} at {window[0]},{window[1]}",
+                             "re-export that frame at the plate's size")
