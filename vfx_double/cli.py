@@ -334,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except click.exceptions.Exit as err:
         return err.exit_code
+    except click.UsageError as err:
+        # one line like every other error: where (the command), what was wrong, the fix
+        command = err.ctx.command_path if err.ctx else "vfx-double"
+        click.echo(f"vfx-double: error: {command}: {err.format_message()}; see "
+                   f"`{command} --help`", err=True)
+        return err.exit_code
     except click.ClickException as err:
         err.show()
         return err.exit_code

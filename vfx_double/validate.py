@@ -9,12 +9,12 @@ reference frame is read. The first failure stops the rest (as in pyblish).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .config import ShotConfig
 from .io.exr import read_exr, read_header
-from .io.plate_check import PlateCheck
+from .io.plate_check import PlateCheck, written_back
 from .io.sequences import FrameSequence, format_frames
 from .progress import ProgressFn
 from .shot import open_shot
@@ -56,10 +56,18 @@ def validate(path: str | Path, *, keyring: Path | None = None, today: dt.date | 
     header = read_header(shot.plate.path(shot.frames[0]))
     x, y, w, h = header.data_window
     report.lines.append(f"plate: {len(shot.frames)} frames {format_frames(shot.frames)}, "
-                        f"{w}x{h}, channels {','.join(header.channels)}")
+                        f"{w}x{h}, channels {','.join(header.channels)}, {header.compression}"
+                        f"{', tiled' if header.tile_size else ''}")
+    compression, why = written_back(header, cfg.comp.compression)
+    report.lines.append(
+        f"comp writes: {compression} ({why}), {'tiled' if header.tile_size else 'scanlines'}, "
+        "every channel as stored; " + ("lossy: pixels outside the face change too"
+                                        if replace(header, compression=compression).lossy else
+                                        "pixels outside the face stay bit-identical"))
     ref, ref_frames = shot.footage("actor")
     _read_all(ref, ref_frames, read_pixels=read_pixels, progress=progress)
     report.lines.append(f"actor reference: {len(ref_frames)} frames {format_frames(ref_frames)}")
     report.lines.append(f"licence: {lic.licence_id} for {lic.actor}, show {cfg.show}, "
                         f"uses {', '.join((*STAGE_USES, cfg.use))}, valid until {lic.valid_until}")
     return report
+

@@ -60,6 +60,9 @@ def load_yaml(path: Path) -> tuple[dict[str, Any], Origins]:
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError as err:
+        raise ConfigError(str(path), "a shot config nested a few levels deep",
+                          "nesting deeper than can be read", "this is not a shot config") from err
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

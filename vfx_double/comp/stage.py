@@ -27,9 +27,9 @@ import numpy as np
 
 from ..errors import MediaError
 from ..face.element import CHANNELS, PREFIX, Element, read_element, unpremultiply
-from ..io.exr import Attribute, ExrImage, read_bands, read_header, write_exr
+from ..io.exr import Attribute, ExrHeader, ExrImage, read_bands, read_header, write_exr
 from ..io.sequences import FrameSequence, format_frames
-from ..io.plate_check import PlateCheck
+from ..io.plate_check import PlateCheck, written_back
 from ..io.streaming import WriteBehind, iter_sequence
 from ..progress import stage_progress
 from ..records import hash_file
@@ -105,6 +105,8 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                                            f"{'#' * plate_seq.padding}.exr"))
     report = CompReport(comp_dir, plate_frames)
     report.kept, todo = shot.split(out_seq)
+    check = PlateCheck(plate_seq, shot.all_plate_frames()[0])
+    headers = check.headers(todo)
     start = time.perf_counter()
     stats = (_smoothed_stats(todo, shot.all_plate_frames(), plate_seq, elements, spaces, bar)
              if todo and look.colour_match != "none" else {})
@@ -112,7 +114,6 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     provenance = shot.provenance(colourspace=spaces.output, render=render_dir.name)
     with stage_progress(bar, len(todo), f"comp {cfg.shot}") as progress, \
             WriteBehind() as writer:
-        check = PlateCheck(plate_seq, shot.all_plate_frames()[0])
         for frame, plate in iter_sequence(plate_seq, todo, dtype=None):
             check.image(frame, plate)
             element = read_element(elements.path(frame), frame)
@@ -126,10 +127,11 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
             out.set_attribute(PREFIX + "face", int(box is not None), "int")
             if box is None:
                 report.passed_through.append(frame)
+            header = headers[frame]
             # A frame that is there but does not decode is ours and broken: replace it.
             writer.submit(write_exr, out_seq.path(frame), out,
-                          compression=cfg.comp.compression or plate.compression,
-                          pixel_type=list(_formats(plate_seq.path(frame), plate)),
+                          compression=written_back(header, cfg.comp.compression)[0],
+                          pixel_type=list(_formats(header)), tile_size=header.tile_size,
                           overwrite=out_seq.path(frame).exists())
             report.written.append(frame)
             progress(1)
@@ -142,11 +144,11 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     return report
 
 
-def _formats(path: Path, plate: ExrImage) -> tuple[str, ...]:
+def _formats(header: ExrHeader) -> tuple[str, ...]:
     """The plate's per-channel pixel types, so every channel is written as it was stored."""
-    formats = read_header(path).channel_formats
+    formats = header.channel_formats
     if any(f not in ("half", "float") for f in formats):
-        raise MediaError(str(path), "half or float channels",
+        raise MediaError(str(header.path), "half or float channels",
                          f"channel types {', '.join(formats)}",
                          "comp passes through half and float channels only; convert the "
                          "integer channels (e.g. IDs) to float upstream")

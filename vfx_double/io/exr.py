@@ -32,6 +32,8 @@ from .attribute_types import infer_type, read_type_name, typedesc
 Window = tuple[int, int, int, int]
 COMPRESSIONS = ("none", "rle", "zips", "zip", "piz", "pxr24", "b44", "b44a", "dwaa", "dwab")
 DEFAULT_COMPRESSION = "zip"
+#: compressions that do not give back the pixels they were given
+LOSSY = ("dwaa", "dwab", "b44", "b44a")
 _DTYPES = {"float16": "half", "half": "half", "float32": "float", "float": "float"}
 #: set by OpenImageIO, or carried by ``ExrImage.compression``, or describing the layout of
 #: the file they came from; writing them back is wrong or ignored.
@@ -60,6 +62,15 @@ class ExrHeader:
     attributes: list[Attribute]
     compression: str  # as read, e.g. "zip", "piz", "dwaa:45"
     tile_size: tuple[int, int] | None  # None for scanline files
+    parts: int = 1  # parts of a multi-part file (only the first is read)
+    mip_levels: int = 1  # resolution levels of a tiled mip-mapped file
+
+    @property
+    def lossy(self) -> bool:
+        """Whether writing these pixels back with this compression changes them (DWA and
+        B44 always; PXR24 rounds 32-bit float channels to 24 bits)."""
+        base = self.compression.partition(":")[0]
+        return base in LOSSY or (base == "pxr24" and "float" in self.channel_formats)
 
     def attribute(self, name: str, default: Any = None) -> Any:
         return _find(self.attributes, name, default)
@@ -192,6 +203,7 @@ def _header(path: Path, spec: oiio.ImageSpec) -> ExrHeader:
         attributes=attributes,
         compression=compression,
         tile_size=(spec.tile_width, spec.tile_height) if spec.tile_width else None,
+        parts=spec.get_int_attribute("oiio:subimages", 1),
     )
 
 
@@ -200,7 +212,11 @@ def read_header(path: str | os.PathLike[str], *, frame: int | None = None) -> Ex
     path = Path(path)
     inp = _open(path, frame)
     try:
-        return _header(path, inp.spec())
+        header = _header(path, inp.spec())
+        levels = 1
+        while inp.seek_subimage(0, levels):
+            levels += 1
+        return dataclasses.replace(header, mip_levels=levels)
     finally:
         inp.close()
 
@@ -265,12 +281,15 @@ def read_bands(path: str | os.PathLike[str], bands: Sequence[tuple[int, int]],
         pixel_type = "half" if kinds == {"half"} else "float"
         lo, hi = min(wanted), max(wanted) + 1
         _, y, w, h = header.data_window
+        # a tiled file has no scanlines to read: decode it whole once and cut the bands
+        whole = (inp.read_image(0, 0, lo, hi, pixel_type) if header.tile_size else None)
         parts = []
         for top, bottom in bands:
             top, bottom = max(top, y), min(bottom, y + h)
             if bottom <= top:
                 continue
-            rows = inp.read_scanlines(0, 0, top, bottom, 0, lo, hi, pixel_type)
+            rows = (whole[top - y:bottom - y] if whole is not None
+                    else inp.read_scanlines(0, 0, top, bottom, 0, lo, hi, pixel_type))
             if rows is None or inp.has_error:
                 raise MediaError(where, "a complete, readable OpenEXR file",
                                  inp.geterror() or "a failed read with no error text",
@@ -322,7 +341,8 @@ def _spec(image: ExrImage, compression: str, pixel_type: str | Sequence[str] | N
 
 
 def write_exr(path: str | os.PathLike[str], image: ExrImage, *, compression: str | None = None,
-              pixel_type: str | Sequence[str] | None = None, overwrite: bool = False) -> None:
+              pixel_type: str | Sequence[str] | None = None, overwrite: bool = False,
+              tile_size: tuple[int, int] | None = None) -> None:
     """Write a frame atomically (temp file beside it, then rename).
 
     Args:
@@ -330,11 +350,14 @@ def write_exr(path: str | os.PathLike[str], image: ExrImage, *, compression: str
         pixel_type: ``"half"``, ``"float"``, one of those per channel, or None to follow
             the pixels' dtype.
         overwrite: False refuses to replace an existing file (WorkAreaError).
+        tile_size: write tiles of this size (one level) instead of scanlines.
     """
     path = Path(path)
     where = str(path)
     compression = check_compression(compression or image.compression or DEFAULT_COMPRESSION, where)
     spec = _spec(image, compression, pixel_type, where)
+    if tile_size is not None:
+        spec.tile_width, spec.tile_height = tile_size
     if not overwrite and path.exists():
         raise _exists_error(path)
     try:

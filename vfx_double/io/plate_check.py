@@ -1,6 +1,6 @@
 """Plates checked whole, frame by frame, by whatever reads them (validate, track, render,
-comp): every frame the size of the sequence's first, with R, G and B stored as half or
-float, and finite RGB pixels. A wrong frame is refused naming it, before a face lands
+comp): single part, one level, no luminance/chroma, every frame the size of the
+sequence's first, with R, G and B stored as half or float, and finite RGB pixels. A wrong frame is refused naming it, before a face lands
 beside the real one (a 1280x720 frame in a 1920x1080 shot) or a NaN spreads through a
 filter."""
 
@@ -28,8 +28,32 @@ class PlateCheck:
     def where(self, frame: int) -> str:
         return f"{self.seq.path(frame)} (frame {frame})"
 
+    def headers(self, frames: list[int]) -> dict[int, ExrHeader]:
+        """Every frame's header read and checked before a stage decodes any of them (a
+        read-ahead thread would otherwise meet a plate it cannot decode first)."""
+        found = {}
+        for frame in frames:
+            found[frame] = read_header(self.seq.path(frame))
+            self.header(frame, found[frame])
+        return found
+
     def header(self, frame: int, header: ExrHeader) -> None:
-        """Size and channels, from the header alone."""
+        """Layout, size and channels, from the header alone. A plate whose other parts,
+        levels or luminance/chroma encoding the comp could not write back is refused here,
+        before any stage runs, rather than silently flattened by the comp."""
+        refuse = None
+        if header.parts > 1:
+            refuse = (f"a multi-part file ({header.parts} parts)",
+                      "split the parts into their own sequences (oiiotool --subimage 0)")
+        elif header.mip_levels > 1:
+            refuse = (f"a mip-mapped file ({header.mip_levels} levels)",
+                      "write the plate without mip levels (one-level tiles or scanlines)")
+        elif header.attribute("openexr:luminancechroma"):
+            refuse = ("luminance/chroma channels (Y, RY, BY)",
+                      "convert the plate to R, G, B upstream; the comp would write RGB")
+        if refuse:
+            raise MediaError(self.where(frame), "a single-part, single-level RGB plate",
+                             *refuse)
         formats = dict(zip(header.channels, header.channel_formats))
         self._channels(frame, header.channels)
         odd = [f"{c} {formats[c]}" for c in RGB if formats[c] not in ("half", "float")]
@@ -76,3 +100,15 @@ class PlateCheck:
                              f"{expected[2]}x{expected[3]} at {expected[0]},{expected[1]}",
                              f"{window[2]}x{window[3]} at {window[0]},{window[1]}",
                              "re-export that frame at the plate's size")
+
+
+def written_back(header: ExrHeader, chosen: str | None = None) -> tuple[str, str]:
+    """(compression, why) for a frame written back from this plate (the comp): ``chosen``
+    (comp.compression) when set; else the plate's own, unless that is lossy: re-encoding
+    every untouched pixel with DWA or B44 would change nearly all of them, so the comp
+    writes zip (lossless) and keeps them bit-identical."""
+    if chosen:
+        return chosen, "comp.compression"
+    if header.lossy:
+        return "zip", f"the plate's {header.compression} is lossy; zip keeps untouched pixels"
+    return header.compression, "the plate's own"

@@ -140,6 +140,7 @@ def render_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
             WriteBehind() as writer, torch.no_grad():
         pending: list[tuple[int, ExrImage]] = []
         check = PlateCheck(shot.plate, shot.all_plate_frames()[0])
+        check.headers(todo)
         for frame, image in iter_sequence(shot.plate, todo, channels=["R", "G", "B"]):
             check.image(frame, image)
             pending.append((frame, image))

@@ -73,6 +73,7 @@ def pass_one(seq: FrameSequence, frames: list[int], colourspace: str, colour: Co
     follower = Follower(backend, performer, cfg.track.min_confidence,
                         cfg.track.redetect_every, hint=hint)
     check = PlateCheck(seq, frames[0] if frames else None)
+    check.headers(frames)
     for frame, image in iter_sequence(seq, frames, channels=None):
         check.image(frame, image)
         dx, dy = image.data_window[:2]
