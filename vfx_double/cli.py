@@ -311,17 +311,34 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.argument("target", type=click.Path(path_type=Path))
-def audit_verify(target: Path) -> None:
-    """Verify TARGET (a shot config or an audit.jsonl): every line intact, none removed."""
-    from .audit import verify
+@click.option("--repair", is_flag=True,
+              help="First finish an append a full disk or a crash interrupted (append its "
+                   "pending entry, remove its unfinished line); anything else is refused.")
+@click.option("--sign", is_flag=True,
+              help="Sign the head of an intact, unsigned log with $VFX_DOUBLE_AUDIT_KEY "
+                   "(once, for a log written before the studio had an audit key).")
+def audit_verify(target: Path, repair: bool, sign: bool) -> None:
+    """Verify TARGET (a shot config or an audit.jsonl): every line intact, none removed,
+    the head signed by the audit key ($VFX_DOUBLE_AUDIT_KEY) when one is set."""
+    from .audit import AuditLog, check
     from .workarea import WorkArea
 
     if target.suffix in (".yaml", ".yml"):
         from .config import load
 
         target = WorkArea(load(target).shot_dir).audit_path
-    count = verify(target)
-    click.echo(f"{target}: {count} {'entry' if count == 1 else 'entries'}, chain intact")
+    if repair:
+        for done in AuditLog(target).repair() or ["nothing to repair"]:
+            click.echo(f"{target}: {done}")
+    if sign and AuditLog(target).sign():
+        click.echo(f"{target}: head signed")
+    report = check(target)
+    count = report.entries
+    click.echo(f"{target}: {count} {'entry' if count == 1 else 'entries'}, chain intact; "
+               f"{report.signature}")
+    if report.unrecorded:
+        click.echo(f"{target}: note: no entry records {', '.join(report.unrecorded)} (a run "
+                   "killed or refused before its record, or a log rolled back)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -404,3 +404,22 @@ def test_checkpoint_bound_to_an_older_model_spec_still_loads(tmp_path: Path) -> 
     state = load_weights(folder, {"model": FaceModel(spec)},
                          {"architecture": spec.to_dict(), "licence_id": "L-1"})
     assert state["step"] == 5
+
+
+def test_resume_refuses_a_run_whose_checkpoints_are_all_damaged(tmp_path: Path) -> None:
+    assert ck.resume_checkpoint(tmp_path) is None  # no checkpoint folder: may start at 0
+    (tmp_path / "checkpoints" / ".step-000000001.tmp-1-0").mkdir(parents=True)
+    assert ck.resume_checkpoint(tmp_path) is None  # killed mid-first-save: same
+    _tiny(tmp_path, 1)
+    _tiny(tmp_path, 2)
+    weights = tmp_path / "checkpoints" / "step-000000002" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    assert ck.resume_checkpoint(tmp_path).name == "step-000000001"  # an earlier one is fine
+    (tmp_path / "checkpoints" / "step-000000001" / "state.json").write_text("{")
+    with pytest.raises(WorkAreaError) as info:
+        ck.resume_checkpoint(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'checkpoints'}: expected a complete, undamaged")
+    assert "2 checkpoint folders, none complete; the newest, " \
+           "checkpoints/step-000000002/weights.safetensors: expected sha256" in message
+    assert "start a new run without --resume" in message and "\n" not in message

@@ -190,3 +190,46 @@ def test_ddp_two_processes_on_gloo(shot) -> None:
     assert options["world_size"] == 2
     # check_ranks_in_sync ran at each checkpoint (20, 40) and would have failed the run.
     assert (run / "checkpoints" / "step-000000040").is_dir()
+
+
+def fresh_run(shot: demo_shot.DemoShot, steps: int = 20) -> Path:
+    proc = cli(shot, "--steps", str(steps))
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return sorted(runs(shot).iterdir())[-1]
+
+
+def test_resume_refuses_a_run_whose_only_checkpoint_is_damaged(shot, capsys) -> None:
+    run = fresh_run(shot)
+    weights = run / "checkpoints" / "step-000000020" / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    code = main(["train", str(shot.config), "--resume", "--steps", "40",
+                 "--keyring", str(shot.keyring)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{run.name}/checkpoints" in err and "none complete" in err
+    assert "step-000000020/weights.safetensors: expected sha256" in err
+    assert "start a new run without --resume" in err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_resume_before_the_first_checkpoint_never_replaces_the_metrics(shot, capsys) -> None:
+    run = fresh_run(shot)
+    shutil.rmtree(run / "checkpoints")  # as if killed before its first save
+    (run / "latest").unlink()
+    metrics = (run / "metrics.jsonl").read_bytes()
+    code = main(["train", str(shot.config), "--resume", "--steps", "20",
+                 "--keyring", str(shot.keyring)])
+    err = capsys.readouterr().err
+    assert code == 2 and "killed before its first checkpoint" in err, err
+    assert "start a new run without --resume" in err
+    assert (run / "metrics.jsonl").read_bytes() == metrics
+    # With no history to lose, the resume starts the run at step 0.
+    (run / "metrics.jsonl").unlink()
+    proc = cli(shot, "--steps", "20", "--resume")
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert "steps: 0 -> 20" in out and (run / "checkpoints" / "step-000000020").is_dir()

@@ -37,7 +37,8 @@ from .binding import HINTS as _HINTS
 from .binding import Binding, first_difference, plain, shown
 from .rng import capture_rng
 
-__all__ = ["Binding", "latest_checkpoint", "load_checkpoint", "load_weights", "save_checkpoint"]
+__all__ = ["Binding", "latest_checkpoint", "load_checkpoint", "load_weights", "resume_checkpoint",
+           "save_checkpoint"]
 
 SCHEMA = ("Checkpoint", 1)
 LATEST_SCHEMA = ("CheckpointLatest", 1)
@@ -129,21 +130,29 @@ def _check_hashes(folder: Path, state: dict[str, Any]) -> None:
                                 "earlier checkpoint (pass path=)")
 
 
-def _is_complete(folder: Path) -> bool:
-    """A finished, undamaged checkpoint. A newer-schema one raises: refuse, never skip it."""
+def _damage(folder: Path) -> WorkAreaError | None:
+    """What keeps ``folder`` from being a finished, undamaged checkpoint; None when nothing
+    does. A newer-schema one raises: refuse, never skip it."""
     try:
         state = _read_state(folder)
-    except WorkAreaError:
-        return False
+    except WorkAreaError as err:
+        return err
     schema = state.get("schema")
     if not (isinstance(schema, str) and schema.startswith(f"{SCHEMA[0]}.")):
-        return False
+        return WorkAreaError(str(folder / STATE), f"schema {SCHEMA[0]}.{SCHEMA[1]}",
+                             repr(schema)[:60])
     check_schema(schema, SCHEMA, str(folder / STATE), WorkAreaError)
     try:
         _check_hashes(folder, state)
-    except (WorkAreaError, OSError):
-        return False
-    return True
+    except WorkAreaError as err:
+        return err
+    except OSError as err:
+        return WorkAreaError(str(folder), "readable checkpoint files", err.strerror or str(err))
+    return None
+
+
+def _is_complete(folder: Path) -> bool:
+    return _damage(folder) is None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -290,6 +299,33 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
         if folder != named and _is_complete(folder):
             return folder
     return None
+
+
+def resume_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint a resume continues from (:func:`latest_checkpoint`'s); None when the
+    run has no checkpoint folder at all (killed before its first save).
+
+    A run whose checkpoint folders are all incomplete or damaged is refused (WorkAreaError
+    naming the newest folder and its damage): starting it over from step 0 in the same
+    folder would silently throw its training away.
+    """
+    run_dir = Path(run_dir)
+    found = latest_checkpoint(run_dir)
+    folders = _step_folders(run_dir / "checkpoints")
+    if found is not None or not folders:
+        return found
+    newest = folders[-1][1]
+    damage = _damage(newest)
+    if damage is None:  # completed meanwhile by another writer
+        return newest
+    where = damage.where.replace(f"{run_dir}/", "")
+    count = f"{len(folders)} checkpoint folder{'s' if len(folders) > 1 else ''}"
+    raise WorkAreaError(str(run_dir / "checkpoints"), "a complete, undamaged checkpoint to resume "
+                        f"from", f"{count}, none complete; the newest, {where}: expected "
+                        f"{damage.expected}, found {damage.found}",
+                        "resume from an earlier run or start a new run without --resume (or "
+                        f"restore {newest.name} from backup); nothing in {run_dir.name} was "
+                        "changed")
 
 
 def _load_modules(folder: Path, modules: dict[str, torch.nn.Module],

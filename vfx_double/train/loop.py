@@ -19,7 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from ..io import atomic
-from ..model.checkpoint import Binding, latest_checkpoint, load_checkpoint, save_checkpoint
+from ..errors import WorkAreaError
+from ..model.checkpoint import Binding, load_checkpoint, resume_checkpoint, save_checkpoint
 from ..model.losses import (
     LossWeights,
     gan_discriminator_loss,
@@ -176,6 +177,26 @@ def _trim_metrics(path: Path, upto: int) -> None:
     atomic.write_text(path, "".join(f"{line}\n" for line in kept))
 
 
+def resume_point(run_dir: Path) -> Path | None:
+    """The checkpoint a resume of ``run_dir`` continues from; None to start it at step 0.
+
+    Refused (WorkAreaError) when its checkpoint folders are all damaged (see
+    :func:`resume_checkpoint`), and when it has none but has metrics: starting over would
+    replace the history of the steps it trained (or write a second one after it)."""
+    folder = resume_checkpoint(run_dir)
+    metrics = Path(run_dir) / "metrics.jsonl"
+    if folder is None and metrics.is_file():
+        with open(metrics, "rb") as lines:
+            trained = next((line for line in lines if line.strip()), None)
+        if trained is not None:
+            raise WorkAreaError(str(Path(run_dir) / "checkpoints"), "a checkpoint to resume from",
+                                f"none, though {metrics.name} records trained steps (the run "
+                                "was killed before its first checkpoint)",
+                                "start a new run without --resume; nothing in "
+                                f"{Path(run_dir).name} was changed")
+    return folder
+
+
 def training_loop(run_dir: Path, preset: Preset, steps: int, batches: PairedBatches,
                   binding: Binding, *, seed: int, resume: bool, device: torch.device,
                   dist: Dist = Dist(), deterministic: bool = True,
@@ -205,8 +226,10 @@ def training_loop(run_dir: Path, preset: Preset, steps: int, batches: PairedBatc
         modules["discriminator"] = disc
         optimizers["discriminator"] = opt_d
     state = TrainState(step=0)
-    if resume and latest_checkpoint(run_dir) is not None:
-        saved = load_checkpoint(run_dir, modules, optimizers, binding, device=device)
+    folder = resume_point(run_dir) if resume else None
+    if folder is not None:
+        saved = load_checkpoint(run_dir, modules, optimizers, binding, path=folder,
+                                device=device)
         state.step = int(saved["step"])
         if saved.get("rng"):
             restore_rng(saved["rng"])

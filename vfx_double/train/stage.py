@@ -23,7 +23,7 @@ from ..progress import stage_progress
 from ..records import hash_file
 from ..shot import Shot, open_shot
 from .data import FaceDataset, PairedBatches
-from .loop import Dist, TrainState, training_loop
+from .loop import Dist, TrainState, resume_point, training_loop
 from .presets import resolve as resolve_preset
 
 DISPLAY = "sRGB Encoded Rec.709 (sRGB)"
@@ -143,7 +143,7 @@ def _run_dir(shot: Shot, resume: bool, dist: Dist) -> Path:
 
 
 def _checkpoint_step(run_dir: Path) -> int:
-    latest = latest_checkpoint(run_dir)
+    latest = resume_point(run_dir)
     if latest is None:
         return 0
     return int(json.loads((latest / "state.json").read_text())["step"])
