@@ -10,7 +10,7 @@ import pytest
 from tests.shots import make_shot
 from vfx_double.cli import main
 from vfx_double.comp.stage import comp_shot
-from vfx_double.errors import LicenceError, MediaError
+from vfx_double.errors import LicenceError, MediaError, WorkAreaError
 from vfx_double.face.element import CHANNELS
 from vfx_double.face.element import SCHEMA_TAG as SCHEMA
 from vfx_double.io.exr import Attribute, ExrImage, read_exr, read_header, write_exr
@@ -38,7 +38,8 @@ def write_element(folder, frame, colour, alpha, matte, box=BOX, face=1):
     attrs = [Attribute("vfx_double/schema", "string", SCHEMA),
              Attribute("vfx_double/face", "int", face),
              Attribute("vfx_double/modelHash", "string", "ab" * 32),
-             Attribute("vfx_double/licenceId", "string", "TEST-0001")]
+             Attribute("vfx_double/licenceId", "string", "TEST-0001"),
+             Attribute("vfx_double/frame", "int", frame)]
     write_exr(folder / f"face.{frame:04d}.exr",
               ExrImage(pixels=pixels.astype(np.float16), channels=CHANNELS, data_window=box,
                        display_window=(0, 0, W, H), attributes=attrs), overwrite=True)
@@ -50,7 +51,8 @@ def shot(tmp_path):
     s.edit("colourspace: ARRI LogC3 (EI800)", "colourspace: ACEScg")
     render = tmp_path / "work" / "SHOW" / "sh010" / "render" / "v001"
     render.mkdir(parents=True)
-    (render / "options.json").write_text(json.dumps({"schema": "RenderOptions.1"}))
+    (render / "options.json").write_text(json.dumps({
+        "schema": "RenderOptions.1", "weights_sha256": "ab" * 32, "licence_id": "TEST-0001"}))
     s.render = render
     return s
 
@@ -281,3 +283,28 @@ def test_a_frame_of_another_size_is_refused(shot):
     write_plate(shot.plate_dir, 1004, small, display=(0, 0, W // 2, H // 2))
     with pytest.raises(MediaError, match=r"frame 1004.*size of frame 1001.*96x64.*found 48x32"):
         comp_shot(shot.config, keyring=shot.keyring, frames=(1004, 1005))
+
+
+@pytest.mark.parametrize("attribute, value, words", [
+    ("frame", 1002, "vfx_double/frame"),                     # copied over another frame
+    ("modelHash", "cd" * 32, "vfx_double/modelHash"),        # from another model
+    ("licenceId", "EDITED-9", "vfx_double/licenceId"),       # its licence id edited
+    ("render", "v007", "vfx_double/render"),                 # from another render version
+])
+def test_an_element_that_is_not_the_renders_own_is_refused(shot, attribute, value, words):
+    # issue 11 case 6: such elements were comped with exit 0 and a false provenance header
+    constant_shot(shot)
+    path = shot.render / "face.1003.exr"
+    image = read_exr(path, dtype=None)
+    image.set_attribute(f"vfx_double/{attribute}", value,
+                        "int" if isinstance(value, int) else "string")
+    write_exr(path, image, overwrite=True)
+    with pytest.raises(MediaError, match=words):
+        comp_shot(shot.config, keyring=shot.keyring)
+
+
+def test_render_options_that_render_did_not_write_are_refused(shot):
+    constant_shot(shot)
+    (shot.render / "options.json").write_text(json.dumps({"schema": "RenderOptions.1"}))
+    with pytest.raises(WorkAreaError, match="weights_sha256 and licence_id"):
+        comp_shot(shot.config, keyring=shot.keyring)

@@ -39,7 +39,8 @@ def write_element(folder, frame, colour, s=None, box=BOX, display=(0, 0, W, H)):
     attrs = [Attribute("vfx_double/schema", "string", SCHEMA),
              Attribute("vfx_double/face", "int", 1),
              Attribute("vfx_double/modelHash", "string", "ab" * 32),
-             Attribute("vfx_double/licenceId", "string", "TEST-0001")]
+             Attribute("vfx_double/licenceId", "string", "TEST-0001"),
+             Attribute("vfx_double/frame", "int", frame)]
     if s is not None:
         k = (CROP / RESOLUTION) / s
         attrs += [Attribute("vfx_double/matrix", "float[6]", (k, 0.0, -k * box[0], 0.0, k,

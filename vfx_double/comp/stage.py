@@ -25,14 +25,14 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import MediaError
+from ..errors import MediaError, WorkAreaError
 from ..face.element import CHANNELS, PREFIX, Element, read_element, unpremultiply
 from ..io.exr import Attribute, ExrHeader, ExrImage, read_bands, read_header, write_exr
 from ..io.sequences import FrameSequence, format_frames
 from ..io.plate_check import PlateCheck, written_back
 from ..io.streaming import WriteBehind, iter_sequence
 from ..progress import stage_progress
-from ..records import hash_file
+from ..records import hash_file, parse_json, read_bounded
 from ..shot import FrameReport, open_shot
 from . import colour_match, detail, grain
 from .blend import CompColour, comp_frame
@@ -92,6 +92,7 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                          f"missing frames {format_frames(missing)}",
                          f"run `vfx-double render {cfg.source} --frames "
                          f"{missing[0]}-{missing[-1]}`")
+    expect = _element_provenance(render_dir, shot.licence.licence_id)
     options = {"schema": "CompOptions.2", "render": render_dir.name,
                "render_options_sha256": hash_file(render_dir / "options.json"),
                "comp": asdict(cfg.comp), "plate": str(cfg.plate.path),
@@ -116,7 +117,7 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
             WriteBehind() as writer:
         for frame, plate in iter_sequence(plate_seq, todo, dtype=None):
             check.image(frame, plate)
-            element = read_element(elements.path(frame), frame)
+            element = read_element(elements.path(frame), frame, expect)
             grain_model = _grain(plate, element, spaces) if look.grain and element.face else None
             pixels, box = comp_frame(plate, element, look, spaces, stats.get(frame),
                                      grain_model, seed=(base_seed + frame) & 0xFFFFFFFF)
@@ -142,6 +143,23 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
         extra={"version": comp_dir.name, "frames": format_frames(plate_frames),
                "written": len(report.written)})
     return report
+
+
+def _element_provenance(render_dir: Path, licence_id: str) -> dict[str, str]:
+    """What every element of ``render_dir`` must say about itself: the model and licence
+    its render options froze, and its version."""
+    path = render_dir / "options.json"
+    options = parse_json(read_bounded(path, "options", WorkAreaError), str(path), WorkAreaError)
+    if not isinstance(options, dict) or not all(
+            isinstance(options.get(k), str) for k in ("weights_sha256", "licence_id")):
+        raise WorkAreaError(str(path), "render options with weights_sha256 and licence_id",
+                            "a file without them", "render again: this version was not made "
+                            "by `vfx-double render`")
+    if options["licence_id"] != licence_id:
+        raise WorkAreaError(f"{path} (licence_id)", f"{licence_id!r}, the shot's licence",
+                            repr(options["licence_id"]), "render again under this licence")
+    return {"modelHash": options["weights_sha256"], "licenceId": licence_id,
+            "render": render_dir.name}
 
 
 def _formats(header: ExrHeader) -> tuple[str, ...]:

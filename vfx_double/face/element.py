@@ -93,11 +93,26 @@ def unpremultiply(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return np.where(a > 0.0, rgb / np.where(a > 0.0, a, 1.0), 0.0).astype(np.float32)
 
 
-def read_element(path: Path, frame: int) -> Element:
-    """Read and check one element; a NaN or infinite pixel is refused naming the frame."""
+def read_element(path: Path, frame: int, expect: dict[str, str] | None = None) -> Element:
+    """Read and check one element; a NaN or infinite pixel is refused naming the frame.
+
+    The header must say it is this ``frame``'s element, and with ``expect`` (attribute
+    name -> value, e.g. ``modelHash`` and ``licenceId`` from the render's options, the
+    ``render`` version) it must carry those values: an element copied over another frame,
+    made by another model or with an edited licence id is refused, not comped under a
+    false provenance header."""
     where = f"{path} (frame {frame})"
     image = read_exr(path, frame=frame)
     check_schema(image.attribute(PREFIX + "schema"), SCHEMA, where, MediaError)
+    wanted = {"frame": frame, **(expect or {})}
+    for name, value in wanted.items():
+        found = image.attribute(PREFIX + name)
+        if name == "render" and found is None:
+            continue  # elements written before render recorded its version
+        if found != value:
+            raise MediaError(f"{where} ({PREFIX}{name})", f"{value!r} (the render's own)",
+                             repr(found), "this element is not the render's output for "
+                             "this frame: re-render it, never copy or edit elements")
     missing = [c for c in CHANNELS if c not in image.channels]
     if missing:
         raise MediaError(where, f"element channels {', '.join(CHANNELS)}",

@@ -132,7 +132,7 @@ def render_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     report = RenderReport(render_dir, shot.frames)
     report.kept, todo = shot.split(out_seq)
     provenance = shot.provenance(colourspace=spaces.working, modelHash=loaded.weights_sha256,
-                                 source=str(cfg.plate.path))
+                                 source=str(cfg.plate.path), render=render_dir.name)
     renderer = _Renderer(loaded.model, dev, track, shot.colour, spaces.plate, spaces.network,
                          spaces.working, provenance)
     start = time.perf_counter()
