@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     config = shot_dir / "shots" / "SHOW" / "sh010.yaml"
     keyring = shot_dir / "keyring"
     if not shot_dir.exists():
-        make_shot(shot_dir)
+        make_shot(shot_dir).approve(plates.pattern)  # same identity: the licence names the clip
     train = {"preset": args.preset, **dict(kv.split("=", 1) for kv in args.train)}
     timings: dict[str, float] = {}
 

@@ -74,6 +74,7 @@ def prepare(data: Path, work: Path) -> Path:
                      ("../../ref/ref.%04d.exr", str(seq.pattern)),
                      ("colourspace: ACEScg", f"colourspace: {LOGC3}")):
         shot.edit(old, new)
+    shot.approve(seq.pattern)  # same-identity: the licence names the clip
     report = track_shot(shot.config, keyring=shot.keyring)
     shutil.copytree(report.faceset_dir / "plate", faceset / "plate")
     return faceset

@@ -28,6 +28,10 @@ class MiniShot:
     licence: Path
     plate_dir: Path
 
+    def approve(self, *patterns: str | Path) -> None:
+        """Re-issue the licence for this reference footage (frame patterns or files)."""
+        issue_licence(self.key, self.licence, media=licence.media_digests(patterns))
+
     def edit(self, old: str, new: str) -> None:
         text = self.config.read_text()
         assert old in text, f"{old!r} not in the test config"
@@ -47,14 +51,20 @@ def write_frames(folder: Path, name: str, frames: range, size: tuple[int, int] =
 
 def issue_licence(key: Path, out: Path, *, shows=("SHOW",), uses=licence.USES,
                   valid_from: dt.date | None = None, valid_until: dt.date | None = None,
-                  actor: str = ACTOR, licence_id: str = "TEST-0001") -> Path:
+                  actor: str = ACTOR, licence_id: str = "TEST-0001",
+                  media: tuple[str, ...] | None = None) -> Path:
+    """A licence for the synthetic actor; ``media`` defaults to every reference frame of
+    the MiniShot laid out around ``out`` (``<root>/licences/x.json`` -> ``<root>/ref``)."""
+    if media is None:
+        ref = out.parent.parent / "ref"
+        media = licence.media_digests([ref / "ref.####.exr"]) if ref.is_dir() else ()
     today = dt.date.today()
     record = licence.Licence(
         licence_id=licence_id, actor=actor, licensor="synthetic licensor",
         licensee="test studio", shows=tuple(shows), uses=tuple(uses),
         valid_from=valid_from or today - dt.timedelta(days=10),
         valid_until=valid_until or today + dt.timedelta(days=30),
-        issuer_key_id=KEY_ID, notes="test licence for a synthetic identity")
+        issuer_key_id=KEY_ID, notes="test licence for a synthetic identity", media=media)
     if out.exists():
         out.unlink()
     return licence.issue(record, key, out)
@@ -66,10 +76,10 @@ def make_shot(root: Path) -> MiniShot:
     keyring = root / "keyring"
     keyring.mkdir()
     shutil.copy(public, keyring / public.name)
-    lic = issue_licence(private, root / "licences" / "test.licence.json")
     plate_dir = root / "plates"
     write_frames(plate_dir, "plate", range(1001, 1006))
     write_frames(root / "ref", "ref", range(1, 4))
+    lic = issue_licence(private, root / "licences" / "test.licence.json")
     config = root / "shots" / "SHOW" / "sh010.yaml"
     config.parent.mkdir(parents=True)
     config.write_text(textwrap.dedent(f"""\

@@ -169,11 +169,15 @@ def test_licence_commands_round_trip(capsys, tmp_path: Path) -> None:
     ring.mkdir()
     (ring / "legal.pub").write_bytes((tmp_path / "k" / "legal.pub").read_bytes())
     out_file = tmp_path / "l.json"
+    from .shots import write_frames
+
+    write_frames(tmp_path / "ref", "ref", range(1, 4))
     code, out, err = run(capsys, "licence", "issue", "--key", tmp_path / "k" / "legal.key",
                          "--out", out_file, "--licence-id", "L-1", "--actor", "Synthetic A",
                          "--licensor", "A", "--licensee", "Studio", "--show", "SHOW",
-                         "--use", "train", "--valid-from", "2026-01-01", "--valid-until", "2027-01-01")
-    assert code == 0, err
+                         "--use", "train", "--valid-from", "2026-01-01", "--valid-until", "2027-01-01",
+                         "--media", tmp_path / "ref" / "ref.####.exr")
+    assert code == 0 and "for 3 reference media files" in out, err
     code, out, err = run(capsys, "licence", "verify", out_file, "--keyring", ring, "--show", "SHOW",
                          "--use", "train", "--date", "2026-06-01")
     assert code == 0 and "valid signature by legal" in out, err

@@ -320,3 +320,38 @@ def test_check_takes_its_keyring_only_from_the_caller_or_environment(
     path.unlink()
     signed(shot, keys[0])
     assert licence.check(path, "SHOW", "train", ON).issuer_key_id == KEY_ID
+
+
+# --- the licence binds its footage (issue 11, case 9) --------------------------------------
+
+def test_a_licence_names_the_media_it_approves(tmp_path: Path, keys: tuple[Path, Path],
+                                               ring: Path) -> None:
+    frames = [tmp_path / f"ref.{n:04d}.exr" for n in (1, 2)]
+    for n, path in enumerate(frames):
+        path.write_bytes(f"frame {n}".encode())
+    media = licence.media_digests([tmp_path / "ref.####.exr"])
+    assert len(media) == 2
+    path = licence.issue(replace(record(), media=media), keys[0], tmp_path / "l.json")
+    lic = licence.verify(path, load_keyring(ring))
+    assert lic.schema == "Licence.2" and set(lic.media) == set(media)
+    licence.require_media(lic, [(1, frames[0]), (2, frames[1])])
+    # footage of someone else (or edited footage) is not what the licensor approved
+    other = tmp_path / "other.0001.exr"
+    other.write_bytes(b"another person")
+    with pytest.raises(LicenceError, match=r"other.0001.exr \(frame 1\).*does not list"):
+        licence.require_media(lic, [(1, other)])
+    with pytest.raises(LicenceError, match="records the sha256"):
+        licence.require_media(lic, [(7, frames[0])], [None])
+
+
+def test_a_licence_1_approves_no_media_and_media_cannot_be_smuggled_into_it() -> None:
+    old = {**record().to_record(), "schema": "Licence.1"}
+    del old["media"]
+    lic = licence.Licence.from_record(old)
+    assert lic.media == () and lic.schema == "Licence.1"
+    with pytest.raises(LicenceError, match="approves no media"):
+        licence.require_media(lic, [(1, "ref.0001.exr")], ["0" * 64])
+    with pytest.raises(LicenceError, match="field media"):
+        licence.Licence.from_record({**old, "media": ["0" * 64]})
+    with pytest.raises(LicenceError, match="field media"):
+        licence.Licence.from_record({**record().to_record(), "media": ["not a digest"]})

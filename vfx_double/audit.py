@@ -157,6 +157,8 @@ class AuditReport:
     signature: str
     #: versions in the stage folders that no entry records ("track/v002")
     unrecorded: list[str] = field(default_factory=list)
+    #: the entries, in order, once the chain, head and signature have checked out
+    records: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
 
 class AuditLog:
@@ -493,7 +495,7 @@ def _examine(log: AuditLog, data: bytes | None, head: dict[str, Any] | None,
                          f"{log.path}` (or the next stage run) records it")
     log._check_head(head, entry, number, key)
     return AuditReport(number, _signature_words(head, key),
-                       unrecorded_versions(log.path.parent, entries))
+                       unrecorded_versions(log.path.parent, entries), entries)
 
 
 def _signature_words(head: dict[str, Any] | None, key: AuditKey | None) -> str:

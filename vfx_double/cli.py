@@ -266,19 +266,23 @@ def keygen(out: Path, key_id: str) -> None:
 @click.option("--valid-from", required=True, help="YYYY-MM-DD")
 @click.option("--valid-until", required=True, help="YYYY-MM-DD (inclusive)")
 @click.option("--notes", default="")
+@click.option("--media", "media", multiple=True, required=True,
+              help="the approved reference footage: a frame pattern (ref.####.exr) or a file "
+                   "(repeatable); each frame's sha256 goes into the licence")
 def issue(key: Path, out: Path, licence_id: str, actor: str, licensor: str, licensee: str,
           shows: tuple[str, ...], uses: tuple[str, ...], valid_from: str, valid_until: str,
-          notes: str) -> None:
-    """Sign a likeness licence with an issuer key."""
+          notes: str, media: tuple[str, ...]) -> None:
+    """Sign a likeness licence with an issuer key, for the reference footage named."""
     from .keyring import key_id_of
-    from .licence import Licence
+    from .licence import Licence, media_digests
     from .licence import issue as sign
 
+    digests = media_digests(media)
     record = Licence(licence_id=licence_id, actor=actor, licensor=licensor, licensee=licensee,
                      shows=shows, uses=uses, valid_from=_date(valid_from, "--valid-from"),
                      valid_until=_date(valid_until, "--valid-until"),
-                     issuer_key_id=key_id_of(key), notes=notes)
-    click.echo(f"issued {sign(record, key, out)}")
+                     issuer_key_id=key_id_of(key), notes=notes, media=digests)
+    click.echo(f"issued {sign(record, key, out)} for {len(digests)} reference media files")
 
 
 @licence.command("verify")

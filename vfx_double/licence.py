@@ -15,6 +15,7 @@ import base64
 import binascii
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,12 @@ from cryptography.exceptions import InvalidSignature
 from .errors import LicenceError
 from .io import atomic
 from .keyring import Keyring, key_id_of, load_keyring, load_private_key
-from .records import canonical_json, check_keys, check_schema, parse_json, read_bounded
+from .records import canonical_json, check_keys, check_schema, hash_file, parse_json, read_bounded
 
 USES = ("train", "render", "advertising", "film")
 
-LICENCE_SCHEMA = ("Licence", 1)
+#: Licence.2 names the reference media the licensor approved; a Licence.1 names none
+LICENCE_SCHEMA = ("Licence", 2)
 SIGNED_SCHEMA = ("SignedLicence", 1)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TEXT_FIELDS = ("licence_id", "actor", "licensor", "licensee", "issuer_key_id")
@@ -51,7 +53,10 @@ class Licence:
     valid_until: dt.date
     issuer_key_id: str
     notes: str = ""
-    schema: str = "Licence.1"
+    #: sha256 of every reference media file (each frame) the licensor approved: the
+    #: consent is to a likeness in this footage, not in any footage a TD points at
+    media: tuple[str, ...] = ()
+    schema: str = f"{LICENCE_SCHEMA[0]}.{LICENCE_SCHEMA[1]}"
 
     def __post_init__(self) -> None:
         for name in ("shows", "uses"):
@@ -62,6 +67,7 @@ class Licence:
         # Callers often pass lists; tuples keep the frozen record hashable and immutable.
         object.__setattr__(self, "shows", tuple(self.shows))
         object.__setattr__(self, "uses", tuple(self.uses))
+        object.__setattr__(self, "media", tuple(sorted(set(self.media))))
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -76,14 +82,24 @@ class Licence:
             "valid_until": self.valid_until.isoformat(),
             "issuer_key_id": self.issuer_key_id,
             "notes": self.notes,
+            **({"media": list(self.media)} if self.schema != "Licence.1" else {}),
         }
 
     @classmethod
     def from_record(cls, record: Any, where: str = "licence") -> Licence:
         """Build and check a licence from its JSON record; LicenceError names the bad field."""
         check_keys(record, {"schema", *_TEXT_FIELDS, "shows", "uses", "valid_from", "valid_until"},
-                   where, LicenceError, optional={"notes"})
-        check_schema(record["schema"], LICENCE_SCHEMA, where, LicenceError)
+                   where, LicenceError, optional={"notes", "media"})
+        version = check_schema(record["schema"], LICENCE_SCHEMA, where, LicenceError)
+        media = record.get("media", [] if version == 1 else None)
+        if version == 1 and "media" in record:
+            raise LicenceError(f"{where} (field media)", "no media in a Licence.1 record",
+                               "a media list", "a Licence.2 names its media")
+        if not isinstance(media, list) or not all(
+                isinstance(m, str) and re.fullmatch(r"[0-9a-f]{64}", m) for m in media):
+            raise LicenceError(f"{where} (field media)",
+                               "a list of sha256 digests of the approved reference media",
+                               repr(media)[:60], "issue the licence with --media")
         for name in _TEXT_FIELDS:
             _text(record[name], where, name)
         notes = record.get("notes", "")
@@ -96,7 +112,8 @@ class Licence:
             valid_from=_date(record["valid_from"], where, "valid_from"),
             valid_until=_date(record["valid_until"], where, "valid_until"),
             notes=notes,
-            schema=f"{LICENCE_SCHEMA[0]}.{LICENCE_SCHEMA[1]}",
+            media=tuple(media),
+            schema=f"{LICENCE_SCHEMA[0]}.{version}",
         )
         unknown = [u for u in lic.uses if u not in USES]
         if unknown:
@@ -223,6 +240,46 @@ def require(licence: Licence, show: str, use: str, on: dt.date, where: str = "")
         raise LicenceError(f"{where} (field valid_until)", f"valid on {on}",
                            f"expired after {licence.valid_until}",
                            "ask the licensor to renew the licence")
+
+
+def media_digests(patterns: Iterable[str | Path]) -> tuple[str, ...]:
+    """sha256 of every file the ``patterns`` name (a frame pattern such as ``ref.####.exr``
+    or ``ref.%04d.exr``, or a plain file), for a licence's ``media``."""
+    from .io.sequences import FrameSequence
+
+    digests = []
+    for pattern in patterns:
+        path = Path(pattern)
+        files = [path] if path.is_file() else [
+            FrameSequence(str(path)).path(f) for f in FrameSequence(str(path)).existing()]
+        if not files:
+            raise LicenceError(f"--media {pattern}", "reference footage files",
+                               "no file or frames there", "check the pattern")
+        digests += [hash_file(f) for f in files]
+    return tuple(digests)
+
+
+def require_media(licence: Licence, files: Iterable[tuple[int, str | Path]],
+                  digests: Iterable[str | None] | None = None) -> None:
+    """Refuse reference footage the licence does not approve: each ``(frame, file)`` whose
+    sha256 (given in ``digests``, else read from the file) is not in ``licence.media``. A
+    digest of None is a crop that does not say which frame it came from."""
+    files = list(files)
+    hashes = list(digests) if digests is not None else [hash_file(path) for _, path in files]
+    for (frame, path), digest in zip(files, hashes):
+        if digest is None:
+            raise LicenceError(f"{path} (frame {frame})", "a crop that records the sha256 of "
+                               "the reference frame it came from", "none recorded",
+                               "the faceset predates licences that name their media: rerun "
+                               "`vfx-double track`")
+        if digest not in licence.media:
+            found = (f"a frame licence {licence.licence_id} does not list (sha256 "
+                     f"{digest[:12]}...)" if licence.media else
+                     f"licence {licence.licence_id} approves no media (a {licence.schema} record)")
+            raise LicenceError(f"{path} (frame {frame})",
+                               f"reference footage licence {licence.licence_id} approves", found,
+                               "use the footage the licensor approved, or ask for a licence "
+                               "issued with --media naming this footage")
 
 
 def check(licence_path: Path, show: str, uses: str | tuple[str, ...], on: dt.date | None = None,

@@ -3,7 +3,7 @@
 The shot is opened as every stage opens it (:func:`vfx_double.shot.open_shot`: the config,
 the licence for this show, its use, training and rendering, today, the colour config and
 every colourspace it names, the plate frames on disk), then every plate and actor
-reference frame is read. The first failure stops the rest (as in pyblish).
+reference frame is read, and every reference frame must be media the licence approves. The first failure stops the rest (as in pyblish).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from . import licence as licence_mod
 from .config import ShotConfig
 from .io.exr import read_exr, read_header
 from .io.plate_check import PlateCheck, written_back
@@ -66,6 +67,7 @@ def validate(path: str | Path, *, keyring: Path | None = None, today: dt.date | 
                                         "pixels outside the face stay bit-identical"))
     ref, ref_frames = shot.footage("actor")
     _read_all(ref, ref_frames, read_pixels=read_pixels, progress=progress)
+    licence_mod.require_media(lic, [(f, ref.path(f)) for f in ref_frames])
     report.lines.append(f"actor reference: {len(ref_frames)} frames {format_frames(ref_frames)}")
     report.lines.append(f"licence: {lic.licence_id} for {lic.actor}, show {cfg.show}, "
                         f"uses {', '.join((*STAGE_USES, cfg.use))}, valid until {lic.valid_until}")

@@ -76,7 +76,8 @@ COMP = ("comp", "{config}", "--keyring", "{keyring}")
 AUDIT = ("audit", "verify", "{config}")
 LV = ("licence", "verify", "{licence}", "--keyring", "{keyring}")
 ISSUE = ("licence", "issue", "--key", "{root}/keys/test-issuer.key", "--licence-id", "L-2",
-         "--actor", "A", "--licensor", "B", "--licensee", "C", "--show", "SHOW", "--use", "film")
+         "--actor", "A", "--licensor", "B", "--licensee", "C", "--show", "SHOW", "--use", "film",
+         "--media", "{root}/ref/ref.####.exr")
 
 
 def work_area(shot: MiniShot) -> Path:
@@ -171,6 +172,18 @@ def plate_pixels(frame: int, change: Callable[[np.ndarray], np.ndarray]) -> Muta
         image = read_exr(path, dtype=None)
         write_exr(path, image.replace(pixels=change(image.pixels.copy())), overwrite=True)
     return run
+
+
+def ref_pixels(frame: int, change: Callable[[np.ndarray], np.ndarray]) -> Mutation:
+    def run(shot: MiniShot) -> None:
+        path = ref(frame)(shot)
+        image = read_exr(path, dtype=None)
+        write_exr(path, image.replace(pixels=change(image.pixels.copy())), overwrite=True)
+    return run
+
+
+def darker(pixels: np.ndarray) -> np.ndarray:
+    return pixels * np.float16(0.5)
 
 
 def plate_size(frame: int, size: tuple[int, int]) -> Mutation:
@@ -522,6 +535,8 @@ CASES: list[Case] = [
     Case("plate-piz", "PIZ plates", V, 0, (), all_plates(compressed("piz"))),
     Case("plate-stray-frame", "another size at 1006, outside the range", V, 0, (), plate_size(1006, (32, 24))),
     Case("headers-only-truncated", "--headers-only does not decode pixels", (*V, "--headers-only"), 0, (), truncate(plate(1004))),
+    Case("reference-not-licensed", "a reference frame replaced by footage the licence does not list (issue 11 #9)", V, 2, ("ref.0002.exr", "does not list"), ref_pixels(2, darker)),
+    Case("reference-not-licensed-track", "the same, for track", ("track", "{config}", "--keyring", "{keyring}"), 2, ("ref.0002.exr", "does not list"), ref_pixels(2, darker)),
     Case("reference-missing", "no actor reference frames", V, 2, ("ref.%04d.exr", "none in"), lambda shot: shutil.rmtree(shot.root / "ref")),
     Case("reference-truncated", "a truncated reference frame", V, 2, ("ref.0002.exr",), truncate(ref(2)), xfail="issue 11, exit-1 list: a truncated EXR prints OpenEXR's own line before ours (two lines)"),
     # stages: fail in their prelude, before heavy work

@@ -10,14 +10,16 @@ import pytest
 import torch
 
 from tests.shots import make_shot
+from vfx_double.audit import AuditLog
 from vfx_double.cli import main
-from vfx_double.errors import ConfigError, LicenceError
+from vfx_double.errors import ConfigError, LicenceError, WorkAreaError
 from vfx_double.face.align import TEMPLATE_68, align_matrix
 from vfx_double.face.element import read_element
 from vfx_double.face.track import TrackResult
 from vfx_double.io.exr import ExrImage, read_exr, read_header, write_exr
 from vfx_double.model.checkpoint import Binding, save_checkpoint
 from vfx_double.model.networks import FaceModel, PatchDiscriminator
+from vfx_double.records import hash_file
 from vfx_double.render.stage import EDGE_FADE, edge_fade, render_shot
 from vfx_double.train.presets import PRESETS
 from vfx_double.workarea import WorkArea
@@ -60,7 +62,12 @@ def shot(tmp_path):
     (run / "options.json").write_text(json.dumps({"preset": preset.to_dict()}))
     optims = {"generator": torch.optim.Adam(model.parameters()),
               "discriminator": torch.optim.Adam(disc.parameters())}
-    save_checkpoint(run, 10, {"model": model, "discriminator": disc}, optims, binding, {})
+    folder = save_checkpoint(run, 10, {"model": model, "discriminator": disc}, optims,
+                             binding, {})
+    # as train_shot records its checkpoint when it ends
+    AuditLog(area.audit_path).append(
+        "train", inputs={}, outputs={"checkpoint": hash_file(folder / "weights.safetensors")},
+        licence_id="TEST-0001", config_hash=None, extra={"run": run.name})
     s.area, s.run, s.binding = area, run, binding
     return s
 
@@ -157,3 +164,16 @@ def test_matte_fades_out_before_the_crop_edge() -> None:
     row = fade[32, :band + 1]
     assert np.all(np.diff(row) > 0)  # rises smoothly from the edge
     assert np.array_equal(fade, fade[::-1, ::-1]) and np.array_equal(fade, fade.T)
+
+
+def test_weights_the_audit_log_does_not_record_are_refused(shot):
+    # issue 11 case 7: swap the weights, fix the sha in the unsigned state.json beside
+    # them, and render used the other weights with exit 0
+    folder = shot.run / "checkpoints" / "step-000000010"
+    torch.manual_seed(1)
+    other = FaceModel(PRESETS["cpu-tiny"].spec)
+    save_checkpoint(shot.run, 10, {"model": other, "discriminator": PatchDiscriminator(
+        PRESETS["cpu-tiny"].spec)}, {}, shot.binding, {})  # state.json agrees with them
+    assert (folder / "weights.safetensors").is_file()
+    with pytest.raises(WorkAreaError, match="no train entry records"):
+        render_shot(shot.config, keyring=shot.keyring)

@@ -27,10 +27,10 @@ import numpy as np
 
 from ..errors import MediaError, WorkAreaError
 from ..face.element import CHANNELS, PREFIX, Element, read_element, unpremultiply
-from ..io.exr import Attribute, ExrHeader, ExrImage, read_bands, read_header, write_exr
+from ..io.exr import Attribute, ExrHeader, ExrImage, read_bands, read_header
 from ..io.sequences import FrameSequence, format_frames
 from ..io.plate_check import PlateCheck, written_back
-from ..io.streaming import WriteBehind, iter_sequence
+from ..io.streaming import WriteBehind, iter_sequence, write_frame
 from ..progress import stage_progress
 from ..records import hash_file, parse_json, read_bounded
 from ..shot import FrameReport, open_shot
@@ -129,11 +129,9 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
             if box is None:
                 report.passed_through.append(frame)
             header = headers[frame]
-            # A frame that is there but does not decode is ours and broken: replace it.
-            writer.submit(write_exr, out_seq.path(frame), out,
+            writer.submit(write_frame, out_seq.path(frame), out,
                           compression=written_back(header, cfg.comp.compression)[0],
-                          pixel_type=list(_formats(header)), tile_size=header.tile_size,
-                          overwrite=out_seq.path(frame).exists())
+                          pixel_type=list(_formats(header)), tile_size=header.tile_size)
             report.written.append(frame)
             progress(1)
     report.seconds = time.perf_counter() - start

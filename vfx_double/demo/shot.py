@@ -62,7 +62,6 @@ def build(root: Path, frames: int = 48, today: dt.date | None = None,
     root = root.absolute()
     shot = layout(root, frames)
     colour = ColourConfig.load(DEFAULT_CONFIG)
-    _write_keys_and_licence(shot, today or dt.date.today())
     frame_list = list(range(shot.frames[0], shot.frames[1] + 1))
     world = build_world(colour, face_height=FRAME_SIZE[1] / 4.0)
     plate_move, actor_move = demo_moves(world, FRAME_SIZE)
@@ -78,6 +77,8 @@ def build(root: Path, frames: int = 48, today: dt.date | None = None,
         truth[name] = write_demo_sequence(seq, world, move, frame_list, FRAME_SIZE, colour,
                                           PLATE_SPACE, LABEL, seed, progress=progress,
                                           only=set(todo))
+    # The licence names the reference footage it approves, so it is issued once that is on disk.
+    _write_keys_and_licence(shot, today or dt.date.today())
     atomic.write_json(root / "truth" / "camera.json", {
         "schema": "DemoTruth.1",
         "note": "source->plate 2x3 matrices: astronaut (512x512) pixels to plate pixels",
@@ -100,6 +101,7 @@ def _write_keys_and_licence(shot: DemoShot, today: dt.date) -> None:
         try:
             lic = licence_mod.verify(shot.licence, load_keyring(shot.keyring))
             licence_mod.require(lic, SHOW, "train", today)
+            licence_mod.require_media(lic, _reference_files(shot))
             return
         except LicenceError:
             # An expired demo licence is replaced, never an earlier file overwritten.
@@ -115,6 +117,7 @@ def _write_keys_and_licence(shot: DemoShot, today: dt.date) -> None:
         valid_until=today + dt.timedelta(days=365),
         issuer_key_id=KEY_ID,
         notes="DEMO LICENCE: for the synthetic demo shot only; not valid for production",
+        media=licence_mod.media_digests([shot.reference]),
     )
     licence_mod.issue(lic, private, shot.licence)
 
@@ -170,3 +173,8 @@ def _write_configs(shot: DemoShot) -> None:
               export VFX_DOUBLE_KEYRING={shot.keyring}
               vfx-double validate {shot.config}
             """))
+
+
+def _reference_files(shot: DemoShot) -> list[tuple[int, Path]]:
+    seq = FrameSequence(str(shot.reference), shot.frames)
+    return [(f, seq.path(f)) for f in seq.existing()]

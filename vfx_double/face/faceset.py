@@ -44,8 +44,10 @@ class FacesetWriter:
 
     def add(self, frame: int, crop: np.ndarray, mask: np.ndarray, matrix: np.ndarray,
             landmarks: np.ndarray, sharpness: float, confidence: float,
-            pose: tuple[float, float, float]) -> None:
-        """Write ``crop`` (S, S, 3) and ``mask`` (S, S) of ``frame`` and list them."""
+            pose: tuple[float, float, float], source: str | None = None) -> None:
+        """Write ``crop`` (S, S, 3) and ``mask`` (S, S) of ``frame`` and list them, with the
+        sha256 of the ``source`` frame file when given (the actor's: checked against the
+        licence's media by train)."""
         size = self.size
         pixels = np.concatenate([crop, mask[:, :, None]], axis=2).astype(np.float16)
         file_name = f"crop.{frame:0{self.padding}d}.exr"
@@ -60,7 +62,8 @@ class FacesetWriter:
                            "landmarks": landmarks.round(3).tolist(),
                            "sharpness": round(float(sharpness), 6),
                            "confidence": round(float(confidence), 4),
-                           "yaw": round(yaw, 2), "pitch": round(pitch, 2), "roll": round(roll, 2)})
+                           "yaw": round(yaw, 2), "pitch": round(pitch, 2), "roll": round(roll, 2),
+                           **({"source_sha256": source} if source else {})})
 
     def skip(self, frame: int, reason: str) -> None:
         self.skipped[reason].append(frame)
@@ -96,6 +99,8 @@ class FacesetInfo:
     files: tuple[str, ...] = ()
     landmarks: np.ndarray = field(default_factory=lambda: np.zeros((0, 68, 2), np.float32),
                                   compare=False, repr=False)
+    #: sha256 of each crop's source frame file, None where the faceset does not say
+    sources: tuple[str | None, ...] = ()
     colourspace: str = "ACEScct"
 
 
@@ -142,7 +147,7 @@ def open_faceset(folder: Path, where: str = "") -> FacesetInfo:
                          f"the faceset has no crops (skipped frames: {why})",
                          f"{_TRACK_HINT} with a lower track.min_confidence or "
                          "track.min_sharpness, or check that the face is in the frames")
-    frames, files, points = [], [], []
+    frames, files, points, sources = [], [], [], []
     for n, crop in enumerate(crops):
         item = f"{place} (crops[{n}])"
         if not isinstance(crop, dict):
@@ -164,6 +169,8 @@ def open_faceset(folder: Path, where: str = "") -> FacesetInfo:
         frames.append(frame)
         files.append(name)
         points.append(lm)
+        source = crop.get("source_sha256")
+        sources.append(source if isinstance(source, str) else None)
     if len(set(frames)) != len(frames):
         dupes = sorted({f for f in frames if frames.count(f) > 1})
         raise MediaError(f"{place} (field crops)", "each frame once",
@@ -177,4 +184,5 @@ def open_faceset(folder: Path, where: str = "") -> FacesetInfo:
                          f"{_TRACK_HINT} (it refills missing frames)")
     return FacesetInfo(path=folder, sequence=str(meta.get("sequence", folder.name)),
                        size=size, frames=frames, count=len(frames), files=tuple(files),
-                       landmarks=np.stack(points), colourspace=str(meta.get("colourspace", "")))
+                       landmarks=np.stack(points), colourspace=str(meta.get("colourspace", "")),
+                       sources=tuple(sources))

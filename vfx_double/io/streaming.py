@@ -15,8 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import MediaError, VfxDoubleError
-from .exr import ExrImage, read_exr
+from ..errors import MediaError, VfxDoubleError, WorkAreaError
+from .exr import ExrImage, read_exr, write_exr
 from .sequences import FrameSequence, format_frames
 
 
@@ -71,6 +71,29 @@ def readable_exr(path: Path) -> bool:
         read_exr(path, dtype=None)
     except VfxDoubleError:
         return False
+    return True
+
+
+def write_frame(path: Path, image: ExrImage, **options: Any) -> bool:
+    """Write one output frame of a stage (``write_exr`` ``options``) unless a complete one
+    is already there; True when this call wrote it.
+
+    Two farm chunks or two comps on the same frames of one version race for a frame: the
+    one that links it first wins, and the other finds a complete frame made from the same
+    options, which it keeps instead of failing (one line telling a TD to "pass
+    overwrite=True" before). A frame there that does not decode is broken and replaced."""
+    path = Path(path)
+    if path.exists():
+        if readable_exr(path):
+            return False
+        write_exr(path, image, overwrite=True, **options)
+        return True
+    try:
+        write_exr(path, image, overwrite=False, **options)
+    except WorkAreaError:
+        if readable_exr(path):
+            return False
+        raise
     return True
 
 

@@ -321,7 +321,7 @@ def resume_checkpoint(run_dir: Path) -> Path | None:
     where = damage.where.replace(f"{run_dir}/", "")
     count = f"{len(folders)} checkpoint folder{'s' if len(folders) > 1 else ''}"
     raise WorkAreaError(str(run_dir / "checkpoints"), "a complete, undamaged checkpoint to resume "
-                        f"from", f"{count}, none complete; the newest, {where}: expected "
+                        "from", f"{count}, none complete; the newest, {where}: expected "
                         f"{damage.expected}, found {damage.found}",
                         "resume from an earlier run or start a new run without --resume (or "
                         f"restore {newest.name} from backup); nothing in {run_dir.name} was "

@@ -29,16 +29,17 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .. import audit
 from ..color import ColourConfig
 from ..errors import MediaError, TrackingError, WorkAreaError
 from ..face import track as track_result
 from ..face.crop import aligned_crop, crop_box, footprint, rescale, resize_crop, to_plate
 from ..face.element import CHANNELS, element_image
 from ..face.matte import FOREHEAD, hull_matte, refine_matte
-from ..io.exr import Attribute, ExrImage, write_exr
+from ..io.exr import Attribute, ExrImage
 from ..io.sequences import FrameSequence, format_frames
 from ..io.plate_check import PlateCheck
-from ..io.streaming import WriteBehind, iter_sequence
+from ..io.streaming import WriteBehind, iter_sequence, write_frame
 from ..model.checkpoint import latest_checkpoint, load_weights
 from ..model.device import pick_device
 from ..model.networks import FaceModel, ModelSpec
@@ -80,6 +81,22 @@ class LoadedModel:
     step: int
 
 
+def _check_recorded(shot: Shot, run_dir: Path, folder: Path, weights_sha256: str) -> None:
+    """The weights must be ones the training run recorded in the shot's audit log (whose
+    chain, and head signature where the studio has an audit key, is checked first), not
+    only the ones the unsigned ``state.json`` beside them names: weights swapped in with
+    that file's hash fixed were rendered under the other run's provenance."""
+    records = audit.check(shot.area.audit_path).records
+    if not any(e["stage"] == "train" and isinstance(e["extra"], dict)
+               and e["extra"].get("run") == run_dir.name
+               and e["outputs"].get("checkpoint") == weights_sha256 for e in records):
+        raise WorkAreaError(str(folder / "weights.safetensors"),
+                            f"weights the audit log records for training run {run_dir.name}",
+                            f"sha256 {weights_sha256[:12]}..., which no train entry records",
+                            f"let `vfx-double train {shot.source} --resume` finish so it "
+                            "records its checkpoint; weights copied in or edited are refused")
+
+
 def load_model(shot: Shot, *, device: torch.device) -> LoadedModel:
     """The latest training run's latest checkpoint, refused unless it was trained for this
     show and shot under this licence."""
@@ -98,6 +115,7 @@ def load_model(shot: Shot, *, device: torch.device) -> LoadedModel:
     state = load_weights(folder, {"model": model}, {
         "show": shot.cfg.show, "shot": shot.cfg.shot, "licence_id": shot.licence.licence_id,
         "architecture": spec.to_dict()})
+    _check_recorded(shot, run_dir, folder, state["weights_sha256"])
     model.to(device).eval()
     return LoadedModel(model, run_dir, folder, state["weights_sha256"], int(state["step"]))
 
@@ -198,9 +216,8 @@ class _Renderer:
             if element is None:
                 element = self._empty(frame, image)
                 report.empty.append(frame)
-            # A frame that is there but does not decode is ours and broken: replace it.
-            writer.submit(write_exr, out_seq.path(frame), element, compression="zip",
-                          pixel_type="half", overwrite=out_seq.path(frame).exists())
+            writer.submit(write_frame, out_seq.path(frame), element, compression="zip",
+                          pixel_type="half")
             report.written.append(frame)
             progress(1)
         pending.clear()

@@ -193,8 +193,10 @@ def track_sequence(name: str, seq: FrameSequence, frames: list[int], colourspace
 
 def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour: ColourConfig,
                 network: str, cfg: ShotConfig, out: FacesetWriter, qc_sink: Callable | None = None,
-                progress: ProgressFn | None = None) -> float:
-    """Pass two: write the aligned crops through ``out``; return the median sharpness."""
+                progress: ProgressFn | None = None,
+                sources: dict[int, str] | None = None) -> float:
+    """Pass two: write the aligned crops through ``out`` (with each frame's source file
+    sha256 from ``sources``); return the median sharpness."""
     size = cfg.track.crop_size
     sharp = np.asarray(found.sharpness)
     have = np.array([p is not None for p in found.points])
@@ -226,7 +228,8 @@ def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour:
         else:
             points_crop = warp_points(matrix, result.points[i])
             out.add(frame, crop, hull_mask(points_crop, size), matrix, points_crop, sharp[i],
-                    result.confidence[i], head_pose(result.points[i], result.frame_size))
+                    result.confidence[i], head_pose(result.points[i], result.frame_size),
+                    source=(sources or {}).get(frame))
         if progress:
             progress(1)
     return median

@@ -10,7 +10,9 @@ from typing import Callable
 
 import numpy as np
 
+from .. import licence as licence_mod
 from ..audit import hash_tree
+from ..records import hash_file
 from ..config import Performer
 from ..errors import ConfigError
 from ..face.faceset import FacesetWriter
@@ -76,6 +78,11 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
     cfg, colour = shot.cfg, shot.colour
     plate_seq, plate_frames = shot.footage("plate")
     ref_seq, ref_frames = shot.footage("actor")
+    # The licensor consented to a likeness in this footage: every reference frame must be
+    # one the licence lists, and each actor crop records which one it came from.
+    ref_files = [(f, ref_seq.path(f)) for f in ref_frames]
+    ref_sources = {f: hash_file(path) for f, path in ref_files}
+    licence_mod.require_media(shot.licence, ref_files, [ref_sources[f] for f in ref_frames])
     if cfg.performer.select == "frame" and cfg.performer.frame not in plate_frames:
         raise ConfigError(cfg.where("performer", "frame"),
                           f"a frame of the tracked range {plate_frames[0]}-{plate_frames[-1]}",
@@ -113,7 +120,8 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
         with stage_progress(bar, len(result.frames), f"faceset {name}") as update, \
                 _qc(qc, track_dir / "qc", name, result, found, shot) as sink:
             median = crop_frames(result, found, seq, colour, shot.spaces.network, cfg, writer,
-                                 qc_sink=sink, progress=update)
+                                 qc_sink=sink, progress=update,
+                                 sources=ref_sources if name == "actor" else None)
         report.seconds[name] += time.perf_counter() - start
         report.facesets[name] = writer.finish(median, str(track_dir.relative_to(cfg.shot_dir)))
         if qc:

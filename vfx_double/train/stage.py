@@ -14,6 +14,7 @@ import torch
 
 from .. import __version__
 from .. import config as config_mod
+from .. import licence as licence_mod
 from ..color import ColourConfig
 from ..errors import ConfigError, WorkAreaError
 from ..face.faceset import open_faceset
@@ -79,6 +80,12 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
         raise ConfigError(cfg.where("train"), err.expected, err.found, err.hint) from err
     steps = steps or cfg.train.steps or preset.steps
     faceset_dir = shot.require("faceset")
+    # Only crops of footage the licence approves are trained on (track recorded each one's
+    # source frame): a faceset from other footage is refused before a run folder is made.
+    actor_set = open_faceset(faceset_dir / "actor")
+    licence_mod.require_media(shot.licence, [
+        (f, faceset_dir / "actor" / name) for f, name in zip(actor_set.frames, actor_set.files)],
+        actor_set.sources)
     dist = Dist.from_env()
     if dist.world_size > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -103,7 +110,7 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
     spec = preset.spec
     augment = preset.augment
     performer = FaceDataset(open_faceset(faceset_dir / "plate"), spec.resolution, augment, seed)
-    actor = FaceDataset(open_faceset(faceset_dir / "actor"), spec.resolution, augment, seed + 1)
+    actor = FaceDataset(actor_set, spec.resolution, augment, seed + 1)
     colour, network = shot.colour, shot.spaces.network
     start = _checkpoint_step(run_dir) if resume else 0
     with PairedBatches(performer, actor, preset.batch_size, seed, rank=dist.rank,
