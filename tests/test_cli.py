@@ -215,3 +215,16 @@ def test_ctrl_c_exits_130_with_one_line(capsys, shot: MiniShot, monkeypatch) -> 
     code, _, err = run(capsys, "validate", str(shot.config), "--keyring", str(shot.keyring))
     assert code == 130 and err.strip().splitlines() == [
         "vfx-double: interrupted; rerun the same command to resume"]
+
+
+def test_sigterm_exits_143_with_one_line(capsys, shot: MiniShot, monkeypatch) -> None:
+    import vfx_double.validate
+    from vfx_double import cli
+
+    def terminated(*args, **kwargs):
+        cli._on_sigterm(15, None)  # what the handler run() installs does
+
+    monkeypatch.setattr(vfx_double.validate, "validate", terminated)
+    code, _, err = run(capsys, "validate", str(shot.config), "--keyring", str(shot.keyring))
+    assert code == 143 and err.strip().splitlines() == [
+        "vfx-double: terminated (SIGTERM); rerun the same command to resume"]

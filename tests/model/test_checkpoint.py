@@ -423,3 +423,16 @@ def test_resume_refuses_a_run_whose_checkpoints_are_all_damaged(tmp_path: Path) 
     assert "2 checkpoint folders, none complete; the newest, " \
            "checkpoints/step-000000002/weights.safetensors: expected sha256" in message
     assert "start a new run without --resume" in message and "\n" not in message
+
+
+def test_a_damaged_safetensors_header_is_a_one_line_error(tmp_path: Path) -> None:
+    # issue 11 (exit-1 list): a hostile edit that also fixes the sha in state.json reached
+    # safetensors' own SafetensorError (exit 1)
+    folder = _saved(tmp_path)
+    weights = folder / "weights.safetensors"
+    weights.write_bytes(b"\xff" * 8 + weights.read_bytes()[8:])
+    state = json.loads((folder / "state.json").read_text())
+    state["files"]["weights.safetensors"]["sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (folder / "state.json").write_bytes(canonical_json(state))
+    with pytest.raises(WorkAreaError, match="readable safetensors file"):
+        load_weights(folder, {"g": _model()}, {"show": "SHOW"})

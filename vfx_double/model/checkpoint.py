@@ -328,10 +328,21 @@ def resume_checkpoint(run_dir: Path) -> Path | None:
                         "changed")
 
 
+def _load_tensors(path: Path, device: str | torch.device) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors; a damaged header is a one-line WorkAreaError (the
+    file's sha256 matched state.json, so both were changed together)."""
+    try:
+        return load_file(str(path), device=str(device))
+    except (safetensors.SafetensorError, OSError, ValueError) as err:
+        raise WorkAreaError(str(path), "a readable safetensors file",
+                            " ".join(str(err).split())[:200],
+                            "the checkpoint is damaged; resume or render from an earlier one") from err
+
+
 def _load_modules(folder: Path, modules: dict[str, torch.nn.Module],
                   device: str | torch.device) -> None:
     """Each module's tensors (``module/<name>/...``) from the weights file, strictly."""
-    weights = load_file(str(folder / WEIGHTS), device=str(device))
+    weights = _load_tensors(folder / WEIGHTS, device)
     for name, module in modules.items():
         prefix = f"module/{name}/"
         sd = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
@@ -372,7 +383,7 @@ def load_checkpoint(run_dir: Path, modules: dict[str, torch.nn.Module],
                           f"{sorted(state.get('optimizers', {}))}",
                           "the training code does not match the checkpoint")
     _load_modules(folder, modules, device)
-    extra = load_file(str(folder / OPTIM), device=str(device))
+    extra = _load_tensors(folder / OPTIM, device)
     for name, opt in optimizers.items():
         entry = state["optimizers"][name]
         sd = {"state": {int(idx): _from_json(p, extra, where) for idx, p in entry["state"].items()},

@@ -17,6 +17,7 @@ from .. import config as config_mod
 from .. import licence as licence_mod
 from ..color import ColourConfig
 from ..errors import ConfigError, WorkAreaError
+from ..model.device import pick_device
 from ..face.faceset import open_faceset
 from ..io import atomic
 from ..model.checkpoint import Binding, latest_checkpoint
@@ -48,14 +49,6 @@ class TrainReport:
                 f"({self.state.images_per_second:.1f} since start)"]
 
 
-def _device(name: str | None, dist: Dist) -> torch.device:
-    if name:
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda", dist.local_rank)
-    return torch.device("cpu")
-
-
 def training_hash(cfg: config_mod.ShotConfig, faceset_dir: Path) -> str:
     """sha256 of what changes the model besides licence and architecture, which the binding
     holds on their own: the ``train:`` section as written (merged with the show's), the
@@ -80,6 +73,7 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
         raise ConfigError(cfg.where("train"), err.expected, err.found, err.hint) from err
     steps = steps or cfg.train.steps or preset.steps
     faceset_dir = shot.require("faceset")
+    dev = pick_device(device, rank=Dist.from_env().local_rank)
     # Only crops of footage the licence approves are trained on (track recorded each one's
     # source frame): a faceset from other footage is refused before a run folder is made.
     actor_set = open_faceset(faceset_dir / "actor")
@@ -120,7 +114,7 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
                             unit="step") as progress:
             state = training_loop(
                 run_dir, preset, steps, batches, binding, seed=seed, resume=resume,
-                device=_device(device, dist), dist=dist, deterministic=deterministic,
+                device=dev, dist=dist, deterministic=deterministic,
                 progress=progress,
                 preview=lambda m, b, s: _preview(m, b, s, run_dir, colour, network))
     if dist.writer:
