@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from vfx_double import audit
+from vfx_double.audit_entries import entry_hash
 from vfx_double.errors import AuditError
+from vfx_double.records import hash_file
 
 H = "ab" * 32
 
@@ -52,7 +54,7 @@ def test_three_entries_chain_and_verify(log: audit.AuditLog) -> None:
     assert entries[0]["prev"] == audit.GENESIS
     assert [e["prev"] for e in entries[1:]] == [e["hash"] for e in entries[:-1]]
     assert all(e["schema"] == "AuditEntry.1" and e["user"] and e["host"] for e in entries)
-    assert all(e["hash"] == audit.entry_hash(e) for e in entries)
+    assert all(e["hash"] == entry_hash(e) for e in entries)
     head = json.loads(log.head_path.read_text())
     assert (head["seq"], head["hash"]) == (2, entries[2]["hash"])
 
@@ -69,7 +71,7 @@ def test_edited_and_rehashed_line_2_breaks_line_3(log: audit.AuditLog) -> None:
     rows = lines(log)
     entry = json.loads(rows[1])
     entry["licence_id"] = "FORGED"
-    entry["hash"] = audit.entry_hash(entry)
+    entry["hash"] = entry_hash(entry)
     rows[1] = canonical(entry)
     write_lines(log, rows)
     error = verify_error(log)
@@ -94,7 +96,7 @@ def test_removed_line_relinked_and_head_rewritten_leaves_a_seq_gap(log: audit.Au
     rows = lines(log)
     first, last = json.loads(rows[0]), json.loads(rows[2])
     last["prev"] = first["hash"]
-    last["hash"] = audit.entry_hash(last)
+    last["hash"] = entry_hash(last)
     write_lines(log, [rows[0], canonical(last)])
     log.head_path.write_text(json.dumps({"schema": "AuditHead.1", "seq": 2, "hash": last["hash"]}))
     error = verify_error(log)
@@ -187,7 +189,7 @@ def test_hash_file_and_tree(tmp_path: Path) -> None:
         (root / "sub").mkdir(parents=True)
         (root / "a.exr").write_bytes(b"pixels")
         (root / "sub" / "b.json").write_text("{}")
-    assert audit.hash_file(tmp_path / "one" / "a.exr") == hashlib.sha256(b"pixels").hexdigest()
+    assert hash_file(tmp_path / "one" / "a.exr") == hashlib.sha256(b"pixels").hexdigest()
     tree = audit.hash_tree(tmp_path / "one")
     assert tree == audit.hash_tree(tmp_path / "two")
     (tmp_path / "two" / ".a.tmp-1-0.exr").write_bytes(b"leftover")

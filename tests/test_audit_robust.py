@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 
 from vfx_double import audit
+from vfx_double.audit_entries import chained, entry_hash
+from vfx_double.audit_signing import AUDIT_KEY_ENV, pending_record
 from vfx_double.cli import main
 from vfx_double.errors import AuditError
 from vfx_double.io import atomic
 from vfx_double.keyring import keygen
+from vfx_double.records import canonical_json
 
 H = "ab" * 32
 BASELINE = Path(__file__).parent / "baselines" / "audit"
@@ -23,7 +26,7 @@ BASELINE = Path(__file__).parent / "baselines" / "audit"
 
 @pytest.fixture(autouse=True)
 def no_audit_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(audit.AUDIT_KEY_ENV, raising=False)
+    monkeypatch.delenv(AUDIT_KEY_ENV, raising=False)
 
 
 def add(log: audit.AuditLog, stage: str = "render", version: str = "v001") -> dict:
@@ -160,7 +163,7 @@ def crashed_append(log: audit.AuditLog, step: str) -> dict:
     log_bytes, head_bytes = snapshot(log)
     entry = add(log, "comp", "v009")
     line = log.path.read_bytes()[len(log_bytes):]
-    atomic.write_bytes(log.pending_path, audit.canonical_json(audit._pending_record(entry, None)))
+    atomic.write_bytes(log.pending_path, canonical_json(pending_record(entry, None)))
     if step in ("torn", "no line"):
         log.path.write_bytes(log_bytes + (line[:37] if step == "torn" else b""))
     if step != "no pending removal":
@@ -224,7 +227,7 @@ def test_a_pending_entry_that_does_not_fit_is_refused(log: audit.AuditLog) -> No
 @pytest.fixture
 def key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     private, _ = keygen(tmp_path / "keys", "studio-audit")
-    monkeypatch.setenv(audit.AUDIT_KEY_ENV, str(private))
+    monkeypatch.setenv(AUDIT_KEY_ENV, str(private))
     return private
 
 
@@ -235,8 +238,8 @@ def rewrite_and_rehash(log: audit.AuditLog) -> None:
     prev = entries[0]["hash"]
     for entry in entries[1:]:
         entry["prev"] = prev
-        entry["hash"] = prev = audit.entry_hash(entry)
-    log.path.write_bytes(b"".join(audit.canonical_json(e) + b"\n" for e in entries))
+        entry["hash"] = prev = entry_hash(entry)
+    log.path.write_bytes(b"".join(canonical_json(e) + b"\n" for e in entries))
     head = json.loads(log.head_path.read_text())
     head["hash"] = prev
     log.head_path.write_text(json.dumps(head))
@@ -264,19 +267,19 @@ def test_signature_removed_is_caught(key: Path, log: audit.AuditLog) -> None:
 
 def test_a_forged_unsigned_pending_entry_is_refused(key: Path, log: audit.AuditLog,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(audit.AUDIT_KEY_ENV)
-    forged = audit._chained(json.loads(log.path.read_text().splitlines()[-1]), {
+    monkeypatch.delenv(AUDIT_KEY_ENV)
+    forged = chained(json.loads(log.path.read_text().splitlines()[-1]), {
         "time": "2026-01-01T00:00:00+00:00", "user": "x", "host": "x", "stage": "train",
         "inputs": {}, "outputs": {}, "licence_id": "FORGED", "config_hash": None, "extra": {}})
-    atomic.write_bytes(log.pending_path, audit.canonical_json(audit._pending_record(forged, None)))
-    monkeypatch.setenv(audit.AUDIT_KEY_ENV, str(key))
+    atomic.write_bytes(log.pending_path, canonical_json(pending_record(forged, None)))
+    monkeypatch.setenv(AUDIT_KEY_ENV, str(key))
     with pytest.raises(AuditError, match="pending.json.*signature"):
         add(log, "comp")
 
 
 def test_public_key_verifies_but_does_not_append(key: Path, log: audit.AuditLog,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(audit.AUDIT_KEY_ENV, str(key.with_suffix(".pub")))
+    monkeypatch.setenv(AUDIT_KEY_ENV, str(key.with_suffix(".pub")))
     assert "signature checked" in audit.check(log.path).signature
     with pytest.raises(AuditError, match="public key only"):
         add(log, "comp")
@@ -285,7 +288,7 @@ def test_public_key_verifies_but_does_not_append(key: Path, log: audit.AuditLog,
 def test_another_key_is_named(key: Path, log: audit.AuditLog, tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     other, _ = keygen(tmp_path / "other", "other-key")
-    monkeypatch.setenv(audit.AUDIT_KEY_ENV, str(other))
+    monkeypatch.setenv(AUDIT_KEY_ENV, str(other))
     with pytest.raises(AuditError, match="'other-key'.*found one by 'studio-audit'"):
         audit.verify(log.path)
 
@@ -299,7 +302,7 @@ def test_existing_unsigned_log_verifies_without_key_and_is_signed_once(
     out = capsys.readouterr().out
     assert "2 entries, chain intact; unsigned" in out and "cannot be detected" in out
     private, _ = keygen(tmp_path / "keys", "studio-audit")
-    monkeypatch.setenv(audit.AUDIT_KEY_ENV, str(private))
+    monkeypatch.setenv(AUDIT_KEY_ENV, str(private))
     assert main(["audit", "verify", str(path)]) == 2
     assert "--sign" in capsys.readouterr().err
     assert main(["audit", "verify", "--sign", str(path)]) == 0
@@ -311,10 +314,10 @@ def test_existing_unsigned_log_verifies_without_key_and_is_signed_once(
 
 def test_bad_audit_key_setting(log: audit.AuditLog, tmp_path: Path,
                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(audit.AUDIT_KEY_ENV, str(tmp_path / "missing.key"))
+    monkeypatch.setenv(AUDIT_KEY_ENV, str(tmp_path / "missing.key"))
     with pytest.raises(AuditError, match=r"\$VFX_DOUBLE_AUDIT_KEY.*keygen"):
         audit.verify(log.path)
-    monkeypatch.setenv(audit.AUDIT_KEY_ENV, str(tmp_path / "key.txt"))
+    monkeypatch.setenv(AUDIT_KEY_ENV, str(tmp_path / "key.txt"))
     with pytest.raises(AuditError, match="<key_id>.key or <key_id>.pub"):
         add(log)
 
@@ -350,7 +353,7 @@ def test_baselines_audit_head_2_and_pending_1(tmp_path: Path,
     shutil.copytree(BASELINE, tmp_path / "audit")
     path = tmp_path / "audit" / "AuditHead.2.jsonl"
     assert "but not checked" in audit.check(path).signature
-    monkeypatch.setenv(audit.AUDIT_KEY_ENV, str(tmp_path / "audit" / "audit-baseline.pub"))
+    monkeypatch.setenv(AUDIT_KEY_ENV, str(tmp_path / "audit" / "audit-baseline.pub"))
     report = audit.check(path)
     assert report.entries == 2 and "'audit-baseline' (signature checked)" in report.signature
     shutil.copy(tmp_path / "audit" / "AuditPending.1.json", audit.AuditLog(path).pending_path)

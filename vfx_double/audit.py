@@ -59,93 +59,56 @@ sidecar ``.audit.jsonl.lock``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import datetime as dt
 import fcntl
 import getpass
 import hashlib
 import os
-import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
-from .errors import AuditError, LicenceError
+from .audit_entries import (
+    CHAIN_KEYS,
+    GENESIS,
+    chained,
+    entry_name,
+    follows,
+    head_names,
+    is_sha256,
+    lines_of,
+    parse_entry,
+    read_head,
+)
+from .audit_signing import (
+    AUDIT_KEY_ENV,
+    KEY_HINT,
+    PENDING_DOMAIN,
+    PENDING_SCHEMA,
+    AuditKey,
+    audit_key,
+    check_signature,
+    head_bytes,
+    head_record,
+    pending_record,
+    signature_words,
+    signing_key,
+)
+from .errors import AuditError
 from .io import atomic
-from .keyring import key_id_of, load_private_key, load_public_key
 from .records import canonical_json, check_keys, check_schema, hash_file, parse_json, read_bounded
 from .workarea import WorkArea
 
-ENTRY_SCHEMA = ("AuditEntry", 1)
-HEAD_SCHEMA = ("AuditHead", 2)
-PENDING_SCHEMA = ("AuditPending", 1)
-GENESIS = "0" * 64
-ENTRY_KEYS = {"schema", "seq", "time", "user", "host", "stage", "inputs", "outputs",
-              "licence_id", "config_hash", "extra", "prev", "hash"}
-CHAIN_KEYS = {"schema", "seq", "prev", "hash"}
-AUDIT_KEY_ENV = "VFX_DOUBLE_AUDIT_KEY"
 #: stage folders whose versions an entry records (review writes no record)
 RECORDED_STAGES = ("track", "faceset", "train", "render", "comp")
 REPAIR = "vfx-double audit verify --repair"
-SIGN = "vfx-double audit verify --sign"
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_KEY_HINT = ("point it at the <key_id>.key (or, to verify only, the .pub) that "
-             "`vfx-double licence keygen` wrote")
 
 
 class AuditWriteError(AuditError):
     """An append could not be written (a full disk); the log was left as it was."""
-
-
-@dataclass(frozen=True)
-class AuditKey:
-    """The studio audit key: the public half always, the private half where stages run."""
-
-    key_id: str
-    public: Ed25519PublicKey
-    private: Ed25519PrivateKey | None = None
-
-
-def audit_key() -> AuditKey | None:
-    """The key ``$VFX_DOUBLE_AUDIT_KEY`` names, or None when it is not set."""
-    value = os.environ.get(AUDIT_KEY_ENV)
-    if not value:
-        return None
-    path = Path(value)
-    where = f"${AUDIT_KEY_ENV} ({path})"
-    try:
-        if path.suffix == ".key":
-            private = load_private_key(path)
-            return AuditKey(key_id_of(path), private.public_key(), private)
-        if path.suffix == ".pub":
-            key_id, public = load_public_key(path)
-            return AuditKey(key_id, public)
-    except LicenceError as err:
-        raise AuditError(where, err.expected, err.found, _KEY_HINT) from err
-    raise AuditError(where, "a <key_id>.key or <key_id>.pub file", repr(path.name), _KEY_HINT)
-
-
-def _signing_key() -> AuditKey | None:
-    """The audit key for writing: None when none is set; refused when only its .pub is."""
-    key = audit_key()
-    if key is not None and key.private is None:
-        raise AuditError(f"${AUDIT_KEY_ENV}", f"the private key {key.key_id}.key, which signs "
-                         "each append", "the public key only",
-                         "point it at the .key on machines that run stages")
-    return key
-
-
-def entry_hash(entry: dict[str, Any]) -> str:
-    """sha256 of the canonical entry without its ``hash`` field."""
-    content = {k: v for k, v in entry.items() if k != "hash"}
-    return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 @dataclass
@@ -181,7 +144,7 @@ class AuditLog:
         if not isinstance(stage, str) or not stage:
             raise ValueError(f"stage: expected a non-empty string, found {stage!r}")
         for name, hashes in (("inputs", inputs), ("outputs", outputs)):
-            bad = [k for k, v in hashes.items() if not isinstance(k, str) or not _is_sha256(v)]
+            bad = [k for k, v in hashes.items() if not isinstance(k, str) or not is_sha256(v)]
             if bad:
                 raise ValueError(f"{name}[{bad[0]!r}]: expected a sha256 hex digest, "
                                  f"found {hashes[bad[0]]!r}")
@@ -200,14 +163,14 @@ class AuditLog:
             raise AuditError(err.where, err.expected, err.found, hint) from err
 
     def _append(self, content: dict[str, Any]) -> dict[str, Any]:
-        key = _signing_key()
+        key = signing_key()
         pending = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._locked(fcntl.LOCK_EX, create=True):
                 now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
-                entry = _chained(self._recover(key)[1], {"time": now, **content})
-                atomic.write_bytes(self.pending_path, canonical_json(_pending_record(entry, key)))
+                entry = chained(self._recover(key)[1], {"time": now, **content})
+                atomic.write_bytes(self.pending_path, canonical_json(pending_record(entry, key)))
                 pending = True
                 self._commit(entry, key)
                 with contextlib.suppress(OSError):
@@ -228,7 +191,7 @@ class AuditLog:
 
     def repair(self) -> list[str]:
         """Finish an interrupted append (see the module docstring); return what was done."""
-        key = _signing_key()
+        key = signing_key()
         if not (self.path.exists() or self.pending_path.exists()):
             check(self.path)  # says why: no log yet, or a deleted one
         with self._locked(fcntl.LOCK_EX, create=True):
@@ -237,14 +200,14 @@ class AuditLog:
     def sign(self) -> bool:
         """Sign the head of an intact, unsigned log with the configured private key (once,
         when a studio starts using an audit key); False when it is already signed by it."""
-        key = _signing_key()
+        key = signing_key()
         if key is None:
             raise AuditError(f"${AUDIT_KEY_ENV}", "the audit private key (<key_id>.key)",
-                             "not set", _KEY_HINT)
+                             "not set", KEY_HINT)
         if not self.path.exists():
             check(self.path)
         with self._locked(fcntl.LOCK_EX, create=True):
-            head = _read_head(self.head_path)
+            head = read_head(self.head_path)
             if head is not None and "signature" in head:
                 _examine(self, self._read(), head, self._read_pending(None), key)
                 return False
@@ -252,7 +215,7 @@ class AuditLog:
             if head is None:
                 raise AuditError(str(self.path), "entries to sign", "none",
                                  "the first stage run signs the log")
-            atomic.write_json(self.head_path, _head_record(head, key))
+            atomic.write_json(self.head_path, head_record(head, key))
         return True
 
     def verify(self) -> int:
@@ -293,9 +256,9 @@ class AuditLog:
         check_schema(record["schema"], PENDING_SCHEMA, where, AuditError)
         if not isinstance(record["entry"], dict):
             raise AuditError(f"{where} (field entry)", "an audit entry", "something else")
-        entry = _parse_entry(canonical_json(record["entry"]), f"{where} (field entry)")
+        entry = parse_entry(canonical_json(record["entry"]), f"{where} (field entry)")
         if key is not None:
-            _check_signature(where, record, _PENDING_DOMAIN + canonical_json(entry), key)
+            check_signature(where, record, PENDING_DOMAIN + canonical_json(entry), key)
         return entry
 
     def _recover(self, key: AuditKey | None) -> tuple[list[str], dict[str, Any] | None]:
@@ -305,46 +268,46 @@ class AuditLog:
         done: list[str] = []
         data = self._read() or b""
         complete = data[:data.rfind(b"\n") + 1]
-        rows = _lines(complete)
-        last = _parse_entry(rows[-1], f"{self.path}:{len(rows)}") if rows else None
-        head = _read_head(self.head_path)
+        rows = lines_of(complete)
+        last = parse_entry(rows[-1], f"{self.path}:{len(rows)}") if rows else None
+        head = read_head(self.head_path)
         pending = self._read_pending(key)
         line = canonical_json(pending) + b"\n" if pending else None
         if len(complete) < len(data):
             torn = data[len(complete):]
             ours = line is not None and line.startswith(torn)
-            if not ours and not _names(head, last):
+            if not ours and not head_names(head, last):
                 raise _torn_error(self.path, len(rows) + 1, len(torn), head, last)
             self._truncate(len(complete))
             done.append(f"removed {len(torn)} bytes of an unfinished line after "
-                        f"{_entry_name(last)}")
+                        f"{entry_name(last)}")
         if pending is None:
             self._check_head(head, last, len(rows), key)
             return done, last
         if rows and rows[-1] + b"\n" == line:
-            before = (_parse_entry(rows[-2], f"{self.path}:{len(rows) - 1}")
+            before = (parse_entry(rows[-2], f"{self.path}:{len(rows) - 1}")
                       if len(rows) > 1 else None)
-            if _names(head, pending):
-                _check_signature(str(self.head_path), head, _head_bytes(head), key)
-                done.append(f"removed {self.pending_path.name}: {_entry_name(pending)} was "
+            if head_names(head, pending):
+                check_signature(str(self.head_path), head, head_bytes(head), key)
+                done.append(f"removed {self.pending_path.name}: {entry_name(pending)} was "
                             "committed")
             else:
                 self._check_head(head, before, len(rows) - 1, key)
-                atomic.write_json(self.head_path, _head_record(pending, key))
-                done.append(f"pointed the head at {_entry_name(pending)}, already in the log")
+                atomic.write_json(self.head_path, head_record(pending, key))
+                done.append(f"pointed the head at {entry_name(pending)}, already in the log")
             entry = pending
-        elif _names(head, pending) and _follows(pending, last):
-            _check_signature(str(self.head_path), head, _head_bytes(head), key)
+        elif head_names(head, pending) and follows(pending, last):
+            check_signature(str(self.head_path), head, head_bytes(head), key)
             self._commit(pending, key)
-            done.append(f"appended {_entry_name(pending)}, which the head already named")
+            done.append(f"appended {entry_name(pending)}, which the head already named")
             entry = pending
         else:
             self._check_head(head, last, len(rows), key)
             # Chained anew when a writer without this code moved the log on meanwhile.
-            entry = pending if _follows(pending, last) else _chained(
+            entry = pending if follows(pending, last) else chained(
                 last, {k: v for k, v in pending.items() if k not in CHAIN_KEYS})
             self._commit(entry, key)
-            done.append(f"appended {_entry_name(entry)} from {self.pending_path.name}")
+            done.append(f"appended {entry_name(entry)} from {self.pending_path.name}")
         self.pending_path.unlink()
         atomic.fsync_dir(self.path.parent)
         return done, entry
@@ -361,7 +324,7 @@ class AuditLog:
                 while view:  # a full disk can take part of a write before refusing the rest
                     view = view[os.write(fd, view):]
                 os.fsync(fd)
-                atomic.write_json(self.head_path, _head_record(entry, key))
+                atomic.write_json(self.head_path, head_record(entry, key))
             except BaseException:
                 # If this fails too, the pending entry lets the next append finish the job.
                 with contextlib.suppress(OSError):
@@ -392,9 +355,9 @@ class AuditLog:
                              f"a head file recording the last entry (seq {last['seq']})",
                              "no such file", "it was deleted, so a removed tail cannot be ruled "
                              "out; restore it from backup")
-        if not _names(head, last):
+        if not head_names(head, last):
             raise _tail_removed(self.path, count + 1, head, last)
-        _check_signature(str(self.head_path), head, _head_bytes(head), key)
+        check_signature(str(self.head_path), head, head_bytes(head), key)
 
 
 def check(path: Path) -> AuditReport:
@@ -404,7 +367,7 @@ def check(path: Path) -> AuditReport:
     key = audit_key()
     with log._locked(fcntl.LOCK_SH, create=False):
         data = log._read()
-        head = _read_head(log.head_path)
+        head = read_head(log.head_path)
         pending = log._read_pending(key)
     return _examine(log, data, head, pending, key)
 
@@ -448,8 +411,6 @@ def hash_tree(folder: Path) -> str:
 
 # --- checks -----------------------------------------------------------------------------------
 
-_HEAD_DOMAIN = b"vfx_double AuditHead\n"
-_PENDING_DOMAIN = b"vfx_double AuditPending\n"
 
 
 def _examine(log: AuditLog, data: bytes | None, head: dict[str, Any] | None,
@@ -467,9 +428,9 @@ def _examine(log: AuditLog, data: bytes | None, head: dict[str, Any] | None,
     data = data or b""
     complete = data[:data.rfind(b"\n") + 1]
     prev, entry, number, entries = GENESIS, None, 0, []
-    for number, line in enumerate(_lines(complete), start=1):
+    for number, line in enumerate(lines_of(complete), start=1):
         where = f"{log.path}:{number}"
-        entry = _parse_entry(line, where)
+        entry = parse_entry(line, where)
         if entry["seq"] != number - 1:
             raise AuditError(f"{where} (field seq)", f"seq {number - 1}", f"seq {entry['seq']}",
                              "a line before it was removed or lines were reordered")
@@ -481,114 +442,21 @@ def _examine(log: AuditLog, data: bytes | None, head: dict[str, Any] | None,
         entries.append(entry)
     if len(complete) < len(data):
         torn = len(data) - len(complete)
-        if pending is None and not _names(head, entry):
+        if pending is None and not head_names(head, entry):
             raise _torn_error(log.path, number + 1, torn, head, entry)
         raise AuditError(f"{log.path}:{number + 1}", "a line ending in a newline",
-                         f"an incomplete last line ({torn} bytes) after {_entry_name(entry)}",
+                         f"an incomplete last line ({torn} bytes) after {entry_name(entry)}",
                          "an append was interrupted (a full disk or a crash) before its "
                          f"head was written; `{REPAIR} {log.path}` (or the next stage run) "
                          "removes it" + (" and records the pending entry" if pending else ""))
     if pending is not None:
         raise AuditError(str(log.pending_path), "no unfinished append",
-                         f"{_entry_name(pending)} ({pending['time']}) not yet committed",
+                         f"{entry_name(pending)} ({pending['time']}) not yet committed",
                          f"an append was interrupted (a full disk or a crash); `{REPAIR} "
                          f"{log.path}` (or the next stage run) records it")
     log._check_head(head, entry, number, key)
-    return AuditReport(number, _signature_words(head, key),
+    return AuditReport(number, signature_words(head, key),
                        unrecorded_versions(log.path.parent, entries), entries)
-
-
-def _signature_words(head: dict[str, Any] | None, key: AuditKey | None) -> str:
-    if head is not None and "signature" in head:
-        if key is not None:
-            return f"head signed by audit key '{head['key_id']}' (signature checked)"
-        return (f"head signed by audit key '{head['key_id']}' but not checked: set "
-                f"${AUDIT_KEY_ENV} to its .key or .pub to detect a rewritten log")
-    if key is not None:
-        return "no entries to sign yet"
-    return (f"unsigned (no audit key: ${AUDIT_KEY_ENV} is not set), so a rewritten and "
-            "rehashed log cannot be detected")
-
-
-def _check_signature(where: str, record: dict[str, Any], signed: bytes,
-                     key: AuditKey | None) -> None:
-    """With an audit key, ``record`` must carry that key's valid signature over ``signed``."""
-    if key is None:
-        return
-    if "signature" not in record:
-        older = (f", then sign it once with `{SIGN} LOG` if it predates the key"
-                 if str(record.get("schema")).startswith(HEAD_SCHEMA[0]) else "")
-        raise AuditError(where, f"a signature by audit key '{key.key_id}' "
-                         f"(${AUDIT_KEY_ENV} is set)", "none",
-                         "it was written without the key, or forged or rewritten with its "
-                         f"signature removed; check the log against a backup{older}")
-    if record.get("key_id") != key.key_id:
-        raise AuditError(where, f"a signature by audit key '{key.key_id}'",
-                         f"one by {record.get('key_id')!r}",
-                         f"set ${AUDIT_KEY_ENV} to the key this shot's log is signed with")
-    try:
-        key.public.verify(base64.b64decode(record["signature"], validate=True), signed)
-    except (InvalidSignature, binascii.Error, TypeError, ValueError) as err:
-        raise AuditError(f"{where} (field signature)",
-                         f"a valid signature by audit key '{key.key_id}'",
-                         "one that does not match what it signs",
-                         "the log or its head was rewritten after it was signed; restore "
-                         "both from backup") from err
-
-
-def _head_bytes(head: dict[str, Any]) -> bytes:
-    return _HEAD_DOMAIN + canonical_json({"seq": head["seq"], "hash": head["hash"],
-                                          "key_id": head.get("key_id")})
-
-
-def _sign(key: AuditKey | None, signed_record: dict[str, Any], signed: bytes) -> dict[str, Any]:
-    if key is None or key.private is None:
-        return signed_record
-    signature = base64.b64encode(key.private.sign(signed)).decode("ascii")
-    return {**signed_record, "signature": signature}
-
-
-def _head_record(entry: dict[str, Any], key: AuditKey | None) -> dict[str, Any]:
-    head: dict[str, Any] = {"schema": f"{HEAD_SCHEMA[0]}.{HEAD_SCHEMA[1]}",
-                            "seq": entry["seq"], "hash": entry["hash"]}
-    if key is not None and key.private is not None:
-        head["key_id"] = key.key_id
-    return _sign(key, head, _head_bytes(head))
-
-
-def _pending_record(entry: dict[str, Any], key: AuditKey | None) -> dict[str, Any]:
-    record: dict[str, Any] = {"schema": f"{PENDING_SCHEMA[0]}.{PENDING_SCHEMA[1]}",
-                              "entry": entry}
-    if key is not None and key.private is not None:
-        record["key_id"] = key.key_id
-    return _sign(key, record, _PENDING_DOMAIN + canonical_json(entry))
-
-
-def _chained(last: dict[str, Any] | None, content: dict[str, Any]) -> dict[str, Any]:
-    entry = {"schema": f"{ENTRY_SCHEMA[0]}.{ENTRY_SCHEMA[1]}",
-             "seq": 0 if last is None else last["seq"] + 1, **content,
-             "prev": GENESIS if last is None else last["hash"]}
-    entry["hash"] = entry_hash(entry)
-    return entry
-
-
-def _follows(entry: dict[str, Any], last: dict[str, Any] | None) -> bool:
-    return (entry["seq"], entry["prev"]) == ((0, GENESIS) if last is None
-                                             else (last["seq"] + 1, last["hash"]))
-
-
-def _names(head: dict[str, Any] | None, entry: dict[str, Any] | None) -> bool:
-    if head is None or entry is None:
-        return head is None and entry is None
-    return (head["seq"], head["hash"]) == (entry["seq"], entry["hash"])
-
-
-def _entry_name(entry: dict[str, Any] | None) -> str:
-    return "the start" if entry is None else f"entry seq {entry['seq']} ({entry['stage']})"
-
-
-def _is_sha256(value: Any) -> bool:
-    return isinstance(value, str) and bool(_SHA256.match(value))
 
 
 def _user() -> str:
@@ -599,62 +467,11 @@ def _user() -> str:
         return str(os.getuid())
 
 
-def _lines(data: bytes) -> list[bytes]:
-    """The lines of ``data`` (which ends in a newline or is empty), without newlines."""
-    return data.split(b"\n")[:-1] if data else []
-
-
-def _parse_entry(line: bytes, where: str) -> dict[str, Any]:
-    """Parse one line and check its schema, keys, canonical form and own hash."""
-    entry = parse_json(line, where, AuditError, add_line=False)
-    if not isinstance(entry, dict):
-        raise AuditError(where, "a JSON object", type(entry).__name__)
-    check_schema(entry.get("schema"), ENTRY_SCHEMA, where, AuditError)
-    if set(entry) != ENTRY_KEYS:
-        odd = sorted(set(entry) ^ ENTRY_KEYS)[0]
-        raise AuditError(where, f"the keys {', '.join(sorted(ENTRY_KEYS))}", f"{odd!r} differs",
-                         "the line was edited")
-    if not (isinstance(entry["seq"], int) and _is_sha256(entry["prev"])
-            and _is_sha256(entry["hash"]) and isinstance(entry["stage"], str)):
-        raise AuditError(where, "an integer seq, a stage name and sha256 prev/hash",
-                         "other values", "the line was edited")
-    if entry_hash(entry) != entry["hash"]:
-        raise AuditError(f"{where} (field hash)",
-                         f"hash {entry['hash'][:12]}... of the line's content",
-                         f"{entry_hash(entry)[:12]}...", "the line was edited after it was written")
-    if canonical_json(entry) != line:
-        raise AuditError(where, "the line exactly as written (canonical JSON)", "reformatted text",
-                         "the line was edited after it was written")
-    return entry
-
-
-def _read_head(path: Path) -> dict[str, Any] | None:
-    """The head (AuditHead.1, unsigned, reads as it is), or None when there is none."""
-    where = str(path)
-    try:
-        head = parse_json(read_bounded(path, "record", AuditError, what="an audit head"),
-                          where, AuditError)
-    except FileNotFoundError:
-        return None
-    if not isinstance(head, dict):
-        raise AuditError(where, "a JSON object", type(head).__name__)
-    version = check_schema(head.get("schema"), HEAD_SCHEMA, where, AuditError)
-    check_keys(head, {"schema", "seq", "hash"}, where, AuditError,
-               optional={"key_id", "signature"} if version >= 2 else set())
-    if not isinstance(head["seq"], int) or not _is_sha256(head["hash"]):
-        raise AuditError(where, "an integer seq and a sha256 hash", repr(head)[:80])
-    if ("signature" in head) != isinstance(head.get("key_id"), str) or not isinstance(
-            head.get("signature", ""), str):
-        raise AuditError(where, "a key_id and signature together, as strings", "other values",
-                         "the head was edited")
-    return head
-
-
 def _torn_error(path: Path, number: int, size: int, head: dict[str, Any] | None,
                 last: dict[str, Any] | None) -> AuditError:
     return AuditError(f"{path}:{number}", "a line ending in a newline",
-                      f"an incomplete last line ({size} bytes) after {_entry_name(last)}, "
-                      f"and a head that does not name {_entry_name(last)}",
+                      f"an incomplete last line ({size} bytes) after {entry_name(last)}, "
+                      f"and a head that does not name {entry_name(last)}",
                       "the file was edited, not left by an interrupted append; restore it "
                       "from backup")
 

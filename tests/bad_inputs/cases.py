@@ -41,7 +41,9 @@ import cv2
 import numpy as np
 import OpenImageIO as oiio
 
-from vfx_double.audit import AUDIT_KEY_ENV, AuditLog, entry_hash
+from vfx_double.audit import AuditLog
+from vfx_double.audit_entries import entry_hash
+from vfx_double.audit_signing import AUDIT_KEY_ENV
 from vfx_double.io.exr import ExrImage, read_exr, write_exr
 from vfx_double.keyring import keygen
 from vfx_double.records import canonical_json
