@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+
+# FFmpeg's own logging off, before OpenCV first opens a clip in this process (it reads this
+# once): a file that is not a video printed "moov atom not found" above our one-line error.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import numpy as np
 
 from ..color import ColourConfig
@@ -149,13 +153,6 @@ def write_demo_sequence(seq: FrameSequence, world: World, move: CameraMove, fram
     return truth
 
 
-def _capture(video: Path) -> cv2.VideoCapture:
-    """The clip opened with FFmpeg's own logging off (before its first use in this process):
-    a file that is not a video printed "moov atom not found" above our one-line error."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    return cv2.VideoCapture(str(video))
-
-
 def _rate(capture: cv2.VideoCapture) -> float | None:
     fps = float(capture.get(cv2.CAP_PROP_FPS)) if capture.isOpened() else 0.0
     return fps if fps > 0 else None
@@ -163,7 +160,7 @@ def _rate(capture: cv2.VideoCapture) -> float | None:
 
 def video_rate(video: Path) -> float | None:
     """The clip's frame rate as its container states it, or None where it states none."""
-    capture = _capture(video)
+    capture = cv2.VideoCapture(str(video))
     try:
         return _rate(capture)
     finally:
@@ -243,7 +240,7 @@ def reformat_frame(linear: np.ndarray, reformat: Reformat) -> np.ndarray:
 
 def video_size(video: Path) -> tuple[int, int] | None:
     """The clip's decoded frame size as (width, height), or None where no frame decodes."""
-    capture = _capture(video)
+    capture = cv2.VideoCapture(str(video))
     try:
         ok, bgr = capture.read() if capture.isOpened() else (False, None)
         return (bgr.shape[1], bgr.shape[0]) if ok else None
@@ -288,7 +285,7 @@ def video_to_plates(video: Path, seq: FrameSequence, *, colour: ColourConfig, co
     recorded as ``vfx_double/reformat``. Without it the frame goes straight from
     ``source_space`` to ``colourspace``, as it always has.
     """
-    capture = _capture(video)
+    capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
         raise MediaError(str(video), "a video file OpenCV's FFmpeg can decode",
                          "a file that does not open", "check the path and the codec")

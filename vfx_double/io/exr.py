@@ -28,6 +28,7 @@ import OpenImageIO as oiio
 from ..errors import MediaError, WorkAreaError
 from .atomic import atomic_path
 from .attribute_types import infer_type, read_type_name, typedesc
+from .exr_layout import truncation
 
 Window = tuple[int, int, int, int]
 COMPRESSIONS = ("none", "rle", "zips", "zip", "piz", "pxr24", "b44", "b44a", "dwaa", "dwab")
@@ -165,6 +166,10 @@ def _where(path: Path, frame: int | None) -> str:
 
 
 def _open(path: Path, frame: int | None) -> oiio.ImageInput:
+    cut = truncation(path)
+    if cut is not None:
+        raise MediaError(_where(path, frame), "a complete, readable OpenEXR file", cut,
+                         f"the file is truncated or corrupt; {_REREAD_HINT}")
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         message = oiio.geterror() or "no error text"
