@@ -13,7 +13,7 @@ import pytest
 from vfx_double import audit
 from vfx_double.audit_entries import entry_hash
 from vfx_double.errors import AuditError
-from vfx_double.records import hash_file
+from vfx_double.records import hash_file, hash_tree
 
 H = "ab" * 32
 
@@ -190,11 +190,11 @@ def test_hash_file_and_tree(tmp_path: Path) -> None:
         (root / "a.exr").write_bytes(b"pixels")
         (root / "sub" / "b.json").write_text("{}")
     assert hash_file(tmp_path / "one" / "a.exr") == hashlib.sha256(b"pixels").hexdigest()
-    tree = audit.hash_tree(tmp_path / "one")
-    assert tree == audit.hash_tree(tmp_path / "two")
+    tree = hash_tree(tmp_path / "one")
+    assert tree == hash_tree(tmp_path / "two")
     (tmp_path / "two" / ".a.tmp-1-0.exr").write_bytes(b"leftover")
-    assert audit.hash_tree(tmp_path / "two") == tree
+    assert hash_tree(tmp_path / "two") == tree
     (tmp_path / "two" / "sub" / "b.json").rename(tmp_path / "two" / "sub" / "c.json")
-    assert audit.hash_tree(tmp_path / "two") != tree
+    assert hash_tree(tmp_path / "two") != tree
     (tmp_path / "one" / "a.exr").write_bytes(b"pixelz")
-    assert audit.hash_tree(tmp_path / "one") != tree
+    assert hash_tree(tmp_path / "one") != tree

@@ -63,7 +63,6 @@ import contextlib
 import datetime as dt
 import fcntl
 import getpass
-import hashlib
 import os
 import socket
 from dataclasses import dataclass, field
@@ -81,6 +80,8 @@ from .audit_entries import (
     lines_of,
     parse_entry,
     read_head,
+    tail_removed,
+    torn_error,
 )
 from .audit_signing import (
     AUDIT_KEY_ENV,
@@ -98,7 +99,7 @@ from .audit_signing import (
 )
 from .errors import AuditError
 from .io import atomic
-from .records import canonical_json, check_keys, check_schema, hash_file, parse_json, read_bounded
+from .records import canonical_json, check_keys, check_schema, parse_json, read_bounded
 from .workarea import WorkArea
 
 #: stage folders whose versions an entry records (review writes no record)
@@ -277,7 +278,7 @@ class AuditLog:
             torn = data[len(complete):]
             ours = line is not None and line.startswith(torn)
             if not ours and not head_names(head, last):
-                raise _torn_error(self.path, len(rows) + 1, len(torn), head, last)
+                raise torn_error(self.path, len(rows) + 1, len(torn), head, last)
             self._truncate(len(complete))
             done.append(f"removed {len(torn)} bytes of an unfinished line after "
                         f"{entry_name(last)}")
@@ -348,7 +349,7 @@ class AuditLog:
         chain) and, with an audit key, carry its valid signature."""
         if last is None:
             if head is not None:
-                raise _tail_removed(self.path, 1, head, None)
+                raise tail_removed(self.path, 1, head, None)
             return
         if head is None:
             raise AuditError(str(self.head_path),
@@ -356,7 +357,7 @@ class AuditLog:
                              "no such file", "it was deleted, so a removed tail cannot be ruled "
                              "out; restore it from backup")
         if not head_names(head, last):
-            raise _tail_removed(self.path, count + 1, head, last)
+            raise tail_removed(self.path, count + 1, head, last)
         check_signature(str(self.head_path), head, head_bytes(head), key)
 
 
@@ -389,24 +390,6 @@ def unrecorded_versions(shot_dir: Path, entries: list[dict[str, Any]]) -> list[s
     area = WorkArea(shot_dir)
     return [name for stage in RECORDED_STAGES for number in area.versions(stage)
             if (name := f"{stage}/{area.version_name(stage, number)}") not in named]
-
-
-def hash_tree(folder: Path) -> str:
-    """sha256 hex over every file under ``folder``: relative POSIX paths and contents.
-
-    Independent of where the folder lives and of listing order; empty folders and atomic-
-    write leftovers (``.name.tmp-*``) do not count. Symlinked files count as their target.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise NotADirectoryError(f"{folder}: expected a folder to hash")
-    files = sorted((p.relative_to(folder).as_posix(), p) for p in folder.rglob("*")
-                   if p.is_file() and not atomic.is_temp_path(p))
-    digest = hashlib.sha256()
-    for rel, path in files:
-        # A NUL cannot occur in a path, so each record is unambiguous.
-        digest.update(rel.encode("utf-8") + b"\0" + hash_file(path).encode("ascii") + b"\n")
-    return digest.hexdigest()
 
 
 # --- checks -----------------------------------------------------------------------------------
@@ -443,7 +426,7 @@ def _examine(log: AuditLog, data: bytes | None, head: dict[str, Any] | None,
     if len(complete) < len(data):
         torn = len(data) - len(complete)
         if pending is None and not head_names(head, entry):
-            raise _torn_error(log.path, number + 1, torn, head, entry)
+            raise torn_error(log.path, number + 1, torn, head, entry)
         raise AuditError(f"{log.path}:{number + 1}", "a line ending in a newline",
                          f"an incomplete last line ({torn} bytes) after {entry_name(entry)}",
                          "an append was interrupted (a full disk or a crash) before its "
@@ -465,22 +448,3 @@ def _user() -> str:
     except (KeyError, OSError):
         # Containers often run as a uid with no passwd entry and no $USER.
         return str(os.getuid())
-
-
-def _torn_error(path: Path, number: int, size: int, head: dict[str, Any] | None,
-                last: dict[str, Any] | None) -> AuditError:
-    return AuditError(f"{path}:{number}", "a line ending in a newline",
-                      f"an incomplete last line ({size} bytes) after {entry_name(last)}, "
-                      f"and a head that does not name {entry_name(last)}",
-                      "the file was edited, not left by an interrupted append; restore it "
-                      "from backup")
-
-
-def _tail_removed(path: Path, number: int, head: dict[str, Any],
-                  last: dict[str, Any] | None) -> AuditError:
-    found = ("no entries" if last is None
-             else f"the log ends at seq {last['seq']} ({last['hash'][:12]}...)")
-    return AuditError(f"{path}:{number}",
-                      f"entry seq {head['seq']} ({head['hash'][:12]}...) as the last line, "
-                      f"as {path.stem}.head.json records", found,
-                      "lines at the end were removed or replaced; restore the log from backup")

@@ -103,3 +103,22 @@ def read_head(path: Path) -> dict[str, Any] | None:
         raise AuditError(where, "a key_id and signature together, as strings", "other values",
                          "the head was edited")
     return head
+
+
+def torn_error(path: Path, number: int, size: int, head: dict[str, Any] | None,
+                last: dict[str, Any] | None) -> AuditError:
+    return AuditError(f"{path}:{number}", "a line ending in a newline",
+                      f"an incomplete last line ({size} bytes) after {entry_name(last)}, "
+                      f"and a head that does not name {entry_name(last)}",
+                      "the file was edited, not left by an interrupted append; restore it "
+                      "from backup")
+
+
+def tail_removed(path: Path, number: int, head: dict[str, Any],
+                  last: dict[str, Any] | None) -> AuditError:
+    found = ("no entries" if last is None
+             else f"the log ends at seq {last['seq']} ({last['hash'][:12]}...)")
+    return AuditError(f"{path}:{number}",
+                      f"entry seq {head['seq']} ({head['hash'][:12]}...) as the last line, "
+                      f"as {path.stem}.head.json records", found,
+                      "lines at the end were removed or replaced; restore the log from backup")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import VfxDoubleError
-
+from .io.atomic import is_temp_path
 
 #: size limits of the small records this tool reads: each read stops one byte past its
 #: limit, so a file that is (or links to) /dev/zero, or a 2 GB "licence", costs at most
@@ -141,3 +141,21 @@ def read_record(path: str | Path, schema: tuple[str, int], error: type[VfxDouble
         raise error(where, what, "no such file", hint) from err
     check_schema(data.get("schema") if isinstance(data, dict) else None, schema, where, error)
     return data
+
+
+def hash_tree(folder: Path) -> str:
+    """sha256 hex over every file under ``folder``: relative POSIX paths and contents.
+
+    Independent of where the folder lives and of listing order; empty folders and atomic-
+    write leftovers (``.name.tmp-*``) do not count. Symlinked files count as their target.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: expected a folder to hash")
+    files = sorted((p.relative_to(folder).as_posix(), p) for p in folder.rglob("*")
+                   if p.is_file() and not is_temp_path(p))
+    digest = hashlib.sha256()
+    for rel, path in files:
+        # A NUL cannot occur in a path, so each record is unambiguous.
+        digest.update(rel.encode("utf-8") + b"\0" + hash_file(path).encode("ascii") + b"\n")
+    return digest.hexdigest()

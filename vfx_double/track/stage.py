@@ -11,8 +11,6 @@ from typing import Callable
 import numpy as np
 
 from .. import licence as licence_mod
-from ..audit import hash_tree
-from ..records import hash_file
 from ..config import Performer
 from ..errors import ConfigError
 from ..face.faceset import FacesetWriter
@@ -20,6 +18,7 @@ from ..face.track import TrackResult
 from ..io.exr import ExrImage
 from ..io.sequences import FrameSequence
 from ..progress import stage_progress
+from ..records import hash_file, hash_tree
 from ..shot import Shot, open_shot
 from .backends import get_backend
 from .coverage import coverage
