@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -40,14 +41,20 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale(folder: str | os.PathLike[str]) -> list[Path]:
-    """Remove the temp files (not folders) in ``folder`` left by writers that were killed
-    (their pid is gone); never one of a live process. Returns what was removed."""
+def sweep_stale(folder: str | os.PathLike[str], *, folders: bool = False) -> list[Path]:
+    """Remove the temp files (and with ``folders`` temp folders, such as a checkpoint cut
+    short) in ``folder`` left by writers that were killed (their pid is gone); never one of
+    a live process. Returns what was removed."""
     removed = []
     for path in Path(folder).iterdir() if Path(folder).is_dir() else ():
         m = _TEMP_PID.search(path.name)
-        if is_temp_path(path) and m and path.is_file() and int(m.group(1)) != os.getpid() \
-                and not pid_alive(int(m.group(1))):
+        if not (is_temp_path(path) and m and int(m.group(1)) != os.getpid()
+                and not pid_alive(int(m.group(1)))):
+            continue
+        if path.is_dir() and folders:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        elif path.is_file():
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)

@@ -31,7 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import ConfigError, WorkAreaError
-from ..io.atomic import fsync_dir, fsync_file, is_temp_path, temp_path_for, write_json
+from ..io.atomic import fsync_dir, fsync_file, sweep_stale, temp_path_for, write_json
 from ..records import canonical_json, check_schema, hash_file, parse_json
 from .binding import HINTS as _HINTS
 from .binding import Binding, first_difference, plain, shown
@@ -46,7 +46,6 @@ WEIGHTS = "weights.safetensors"
 OPTIM = "optim.safetensors"
 STATE = "state.json"
 _STEP_DIR = re.compile(r"step-(\d{9,})")
-_TEMP_PID = re.compile(r"\.tmp-(\d+)-\d+")
 
 # --- JSON side of the state: exact round trip for tuples, non-finite floats, tensors ----
 
@@ -155,16 +154,6 @@ def _is_complete(folder: Path) -> bool:
     return _damage(folder) is None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_folder(path: Path) -> None:
     """Rename away first, so a crash mid-delete never leaves a damaged folder with a final name."""
     trash = temp_path_for(path)
@@ -178,14 +167,7 @@ def _prune(ckdir: Path, keep: int, protected: str) -> None:
         if folder.name != protected:
             _remove_folder(folder)
     # Temp folders of writers that died (SIGKILL mid-save): ours is never among them.
-    for path in ckdir.iterdir():
-        m = _TEMP_PID.search(path.name)
-        if is_temp_path(path) and m and int(m.group(1)) != os.getpid() \
-                and not _pid_alive(int(m.group(1))):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+    sweep_stale(ckdir, folders=True)
 
 
 # --- public API -------------------------------------------------------------------------
