@@ -90,6 +90,7 @@ def demo(out: Path, frames: int, train_steps: int) -> None:
     from .demo.shot import build
     from .render.stage import render_shot
     from .track.stage import track_shot
+    from .train.presets import PRESETS
     from .train.stage import train_shot
     from .validate import validate as run_validate
 
@@ -122,7 +123,8 @@ def demo(out: Path, frames: int, train_steps: int) -> None:
         for line in comped.lines():
             click.echo(f"  {line}")
     click.echo(f"next: export VFX_DOUBLE_KEYRING={shot.keyring}; "
-               f"vfx-double train {shot.config} --resume  (continues to the preset's steps)")
+               f"vfx-double train {shot.config} --resume --steps {PRESETS['cpu-tiny'].steps}  "
+               "(continues the demo's run to the preset's steps)")
 
 
 @cli.command()
@@ -141,6 +143,11 @@ def track(config: Path, frame_range: str | None, qc: bool, keyring: Path | None)
         click.echo(line)
 
 
+#: train's exit status when a signal stopped it at a checkpoint before its target steps
+#: (EX_TEMPFAIL): the task is to be retried or requeued, and resumed with --resume
+TRAIN_STOPPED = 75
+
+
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--steps", type=click.IntRange(1), help="train until this step (default: the preset's)")
@@ -150,7 +157,7 @@ def track(config: Path, frame_range: str | None, qc: bool, keyring: Path | None)
               help="threads decoding and augmenting batches ahead")
 @click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
 def train(config: Path, steps: int | None, resume: bool, device: str | None, workers: int,
-          keyring: Path | None) -> None:
+          keyring: Path | None) -> int:
     """Train the actor-specific face model from the latest faceset (torchrun for multi-GPU)."""
     from .train.stage import train_shot
 
@@ -158,6 +165,11 @@ def train(config: Path, steps: int | None, resume: bool, device: str | None, wor
                         bar=progress_bar, workers=workers)
     for line in report.lines():
         click.echo(line)
+    if report.state.stopped_by_signal and report.state.step < report.steps:
+        # Checkpointed, not finished: a farm engine must retry or requeue this task (its
+        # rerun with --resume continues), never start render on it.
+        return TRAIN_STOPPED
+    return 0
 
 
 @cli.command()
@@ -167,14 +179,17 @@ def train(config: Path, steps: int | None, resume: bool, device: str | None, wor
 @click.option("--batch", default=8, show_default=True, type=click.IntRange(1),
               help="frames per model batch")
 @click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+@click.option("--unfinished", is_flag=True,
+              help="render the latest checkpoint of a run that has not reached its target steps")
 def render(config: Path, frame_range: str | None, device: str | None, batch: int,
-           keyring: Path | None) -> None:
+           keyring: Path | None, unfinished: bool) -> None:
     """Render face elements (ACEScg EXR + matte) with the latest trained model."""
     from .io.sequences import parse_frame_range
     from .render.stage import render_shot
 
     frames = parse_frame_range(frame_range) if frame_range else None
     report = render_shot(config, frames=frames, keyring=keyring, device=device, batch=batch,
+                         unfinished=unfinished,
                          bar=progress_bar)
     for line in report.lines():
         click.echo(line)

@@ -177,3 +177,12 @@ def test_weights_the_audit_log_does_not_record_are_refused(shot):
     assert (folder / "weights.safetensors").is_file()
     with pytest.raises(WorkAreaError, match="no train entry records"):
         render_shot(shot.config, keyring=shot.keyring)
+
+
+def test_a_run_short_of_its_target_is_not_rendered_unless_asked(shot):
+    # a training task stopped by a signal checkpointed at step 10 of 20 (issue 12)
+    options = json.loads((shot.run / "options.json").read_text())
+    (shot.run / "options.json").write_text(json.dumps({**options, "steps": 20}))
+    with pytest.raises(WorkAreaError, match=r"target of 20 steps.*found step 10.*--unfinished"):
+        render_shot(shot.config, keyring=shot.keyring)
+    assert render_shot(shot.config, keyring=shot.keyring, unfinished=True).written == FRAMES

@@ -1,5 +1,5 @@
 """`vfx-double train` end to end on the demo faceset: run folder, exact resume after
-SIGKILL, SIGTERM checkpoint + exit 0, licence and binding checks, DDP on gloo."""
+SIGKILL, SIGTERM / SIGUSR1 checkpoint + exit 75, licence and binding checks, DDP on gloo."""
 
 from __future__ import annotations
 
@@ -117,16 +117,20 @@ def test_resume_after_sigkill_is_bit_exact(shot, uninterrupted: Path) -> None:
     assert steps == sorted(set(steps)), "metrics past the checkpoint were dropped on resume"
 
 
-def test_sigterm_checkpoints_and_exits_0(shot, uninterrupted: Path) -> None:
+def test_sigterm_checkpoints_and_exits_for_a_retry(shot, uninterrupted: Path) -> None:
+    # A farm engine must retry or requeue a stopped task, never start render on it: exit
+    # 75 (issue 12), where it exited 0. The run records its target, so the retry's command
+    # line needs no --steps.
     proc, run = start(shot)
     wait_for(run / "checkpoints" / "step-000000020", proc)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 75, err
     assert "stopped by a signal" in out
     latest = json.loads((run / "latest").read_text())
     assert 20 <= latest["step"] < STEPS
-    resumed = cli(shot, "--steps", str(STEPS), "--resume")
+    assert json.loads((run / "options.json").read_text())["steps"] == STEPS
+    resumed = cli(shot, "--resume")
     assert resumed.communicate(timeout=600) and resumed.returncode == 0
     assert final_weights(run) == final_weights(uninterrupted)
 
@@ -136,8 +140,8 @@ def test_review_and_farm_edits_do_not_stop_a_resume(shot, uninterrupted: Path) -
     original = shot.config.read_text()
     proc, run = start(shot)
     wait_for(run / "checkpoints" / "step-000000020", proc)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.communicate(timeout=120) and proc.returncode == 0
+    proc.send_signal(signal.SIGUSR1)  # Slurm's --signal=B:USR1 ahead of a time limit
+    assert proc.communicate(timeout=120) and proc.returncode == 75
     try:
         shot.config.write_text(original + "review:\n  fps: 48.0\nfarm:\n  chunk_size: 5\n")
         resumed = cli(shot, "--steps", str(STEPS), "--resume")

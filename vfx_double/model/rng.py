@@ -79,14 +79,16 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 class GracefulStop:
-    """Turn SIGTERM (farm preemption) and SIGINT into a flag the loop checks after each step.
+    """Turn SIGTERM (farm preemption), SIGUSR1 (Slurm's ``--signal`` ahead of a time limit)
+    and SIGINT into a flag the loop checks after each step.
 
     The loop then saves a checkpoint and exits 0, so the farm requeues a resumable task
     instead of a failed one. A second Ctrl-C raises KeyboardInterrupt at once. Handlers
     can only be installed from the main thread; elsewhere this is a no-op flag holder.
     """
 
-    def __init__(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> None:
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT,
+                                                   signal.SIGUSR1)) -> None:
         self.requested = False
         self.signal: int | None = None
         self._signals = signals

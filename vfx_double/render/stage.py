@@ -97,9 +97,10 @@ def _check_recorded(shot: Shot, run_dir: Path, folder: Path, weights_sha256: str
                             "records its checkpoint; weights copied in or edited are refused")
 
 
-def load_model(shot: Shot, *, device: torch.device) -> LoadedModel:
+def load_model(shot: Shot, *, device: torch.device, unfinished: bool = False) -> LoadedModel:
     """The latest training run's latest checkpoint, refused unless it was trained for this
-    show and shot under this licence."""
+    show and shot under this licence, and (unless ``unfinished``) reached the run's target
+    steps: a run stopped by a signal must not be rendered as if it were done."""
     run_dir = shot.area.latest("train")
     if run_dir is None or not (run_dir / "options.json").is_file():
         raise WorkAreaError(str(shot.area.stage_dir("train")), "a training run", "none",
@@ -116,20 +117,26 @@ def load_model(shot: Shot, *, device: torch.device) -> LoadedModel:
         "show": shot.cfg.show, "shot": shot.cfg.shot, "licence_id": shot.licence.licence_id,
         "architecture": spec.to_dict()})
     _check_recorded(shot, run_dir, folder, state["weights_sha256"])
+    target = options.get("steps")
+    if not unfinished and isinstance(target, int) and int(state["step"]) < target:
+        raise WorkAreaError(str(folder), f"training run {run_dir.name} at its target of "
+                            f"{target} steps", f"step {state['step']}",
+                            f"resume it (`vfx-double train {shot.source} --resume`), or render "
+                            "this checkpoint anyway with --unfinished")
     model.to(device).eval()
     return LoadedModel(model, run_dir, folder, state["weights_sha256"], int(state["step"]))
 
 
 def render_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                 keyring: Path | None = None, device: str | None = None, batch: int = 8,
-                bar: Callable | None = None) -> RenderReport:
+                bar: Callable | None = None, unfinished: bool = False) -> RenderReport:
     """Render face elements for the shot's plate frames (or ``frames``); a rerun continues
     the latest version made with the same model, track and plate, filling missing or
     unreadable frames only."""
     shot = open_shot(path, uses=("render", "use"), frames=frames, keyring=keyring)
     cfg, spaces = shot.cfg, shot.spaces
     dev = pick_device(device)
-    loaded = load_model(shot, device=dev)
+    loaded = load_model(shot, device=dev, unfinished=unfinished)
     track_dir = shot.require("track")
     track = track_result.load(track_dir / "track.json")
     untracked = sorted(set(shot.frames) - set(track.frames))

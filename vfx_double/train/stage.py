@@ -71,6 +71,7 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
         preset = resolve_preset(cfg.train)
     except ConfigError as err:
         raise ConfigError(cfg.where("train"), err.expected, err.found, err.hint) from err
+    asked = steps
     steps = steps or cfg.train.steps or preset.steps
     faceset_dir = shot.require("faceset")
     dev = pick_device(device, rank=Dist.from_env().local_rank)
@@ -91,7 +92,7 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
                "faceset": str(faceset_dir.relative_to(cfg.shot_dir)),
                "binding": dataclasses.asdict(binding), "deterministic": deterministic,
                "world_size": dist.world_size, "vfx_double": __version__,
-               "torch": torch.__version__}
+               "torch": torch.__version__, "steps": steps}
     options_path = run_dir / "options.json"
     if dist.writer and not options_path.exists():
         # Frozen before launch; a resume reuses the run's own options, never the new config's.
@@ -101,6 +102,10 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
         raise ConfigError(str(options_path), "the settings this run was started with",
                           "a changed config, licence or preset",
                           "start a new run (without --resume) for new settings")
+    # The run's target is recorded with it: a resume (a retried farm task) without --steps
+    # trains to the run's own target, and render knows when the run is finished.
+    if resume and asked is None and isinstance(frozen.get("steps"), int):
+        steps = frozen["steps"]
     spec = preset.spec
     augment = preset.augment
     performer = FaceDataset(open_faceset(faceset_dir / "plate"), spec.resolution, augment, seed)
