@@ -72,3 +72,13 @@ def test_an_options_file_that_is_not_ours_is_never_continued(tmp_path: Path) -> 
     (first / "options.json").symlink_to("/dev/zero")
     second, continued = area.version_for("render", {"a": 1})
     assert second != first and not continued
+
+
+def test_a_named_version_is_made_once_then_found(tmp_path: Path) -> None:
+    area = WorkArea(tmp_path / "SHOW" / "sh010")
+    assert area.named("train", "run-004") == (area.stage_dir("train") / "run-004", True)
+    assert area.named("train", "run-004") == (area.stage_dir("train") / "run-004", False)
+    assert area.latest("train").name == "run-004"
+    for bad in ("run-4", "v004", "../run-004", "latest"):
+        with pytest.raises(WorkAreaError, match="a name like run-003"):
+            area.named("train", bad)

@@ -152,17 +152,19 @@ TRAIN_STOPPED = 75
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--steps", type=click.IntRange(1), help="train until this step (default: the preset's)")
 @click.option("--resume", is_flag=True, help="continue the latest run from its last checkpoint")
+@click.option("--run", "run_name", help="the run folder to use, e.g. run-003: started if it is "
+              "not there, resumed if it is (one command line for a farm task and its retries)")
 @click.option("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda when present)")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(0),
               help="threads decoding and augmenting batches ahead")
 @click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
-def train(config: Path, steps: int | None, resume: bool, device: str | None, workers: int,
-          keyring: Path | None) -> int:
+def train(config: Path, steps: int | None, resume: bool, run_name: str | None,
+          device: str | None, workers: int, keyring: Path | None) -> int:
     """Train the actor-specific face model from the latest faceset (torchrun for multi-GPU)."""
     from .train.stage import train_shot
 
     report = train_shot(config, steps=steps, resume=resume, keyring=keyring, device=device,
-                        bar=progress_bar, workers=workers)
+                        bar=progress_bar, workers=workers, run=run_name)
     for line in report.lines():
         click.echo(line)
     if report.state.stopped_by_signal and report.state.step < report.steps:
@@ -181,15 +183,18 @@ def train(config: Path, steps: int | None, resume: bool, device: str | None, wor
 @click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
 @click.option("--unfinished", is_flag=True,
               help="render the latest checkpoint of a run that has not reached its target steps")
+@click.option("--run", "run_name", help="the training run to render with (default: the latest)")
+@click.option("--checkpoint", help="its checkpoint, e.g. step-000003000 (default: its latest)")
 def render(config: Path, frame_range: str | None, device: str | None, batch: int,
-           keyring: Path | None, unfinished: bool) -> None:
+           keyring: Path | None, unfinished: bool, run_name: str | None,
+           checkpoint: str | None) -> None:
     """Render face elements (ACEScg EXR + matte) with the latest trained model."""
     from .io.sequences import parse_frame_range
     from .render.stage import render_shot
 
     frames = parse_frame_range(frame_range) if frame_range else None
     report = render_shot(config, frames=frames, keyring=keyring, device=device, batch=batch,
-                         unfinished=unfinished,
+                         unfinished=unfinished, run=run_name, checkpoint=checkpoint,
                          bar=progress_bar)
     for line in report.lines():
         click.echo(line)

@@ -88,6 +88,24 @@ class WorkArea:
                 raise WorkAreaError(str(path), "a writable work area", str(err)) from err
         raise WorkAreaError(str(folder), "a free version number", "1000 taken in a row")
 
+    def named(self, stage: str, name: str) -> tuple[Path, bool]:
+        """The version folder ``name`` of ``stage`` (``run-003``), made if it is not there
+        yet; True when it was made now. A farm job names its version when it is submitted,
+        so its first task starts it and a retried task continues it, with one command line."""
+        match = re.fullmatch(rf"{re.escape(_prefix(stage))}(\d+)", name or "")
+        if match is None or len(match.group(1)) < PAD:
+            raise WorkAreaError(f"{stage} version {name!r}",
+                                f"a name like {self.version_name(stage, 3)}", repr(name))
+        path = self.stage_dir(stage) / name
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir()
+            return path, True
+        except FileExistsError:
+            return path, False
+        except OSError as err:
+            raise WorkAreaError(str(path), "a writable work area", str(err)) from err
+
     def version_for(self, stage: str, options: dict[str, Any]) -> tuple[Path, bool]:
         """The latest version of ``stage`` if its ``options.json`` equals ``options``, else a
         new version with them frozen in it; True when an existing version is continued.

@@ -186,3 +186,17 @@ def test_a_run_short_of_its_target_is_not_rendered_unless_asked(shot):
     with pytest.raises(WorkAreaError, match=r"target of 20 steps.*found step 10.*--unfinished"):
         render_shot(shot.config, keyring=shot.keyring)
     assert render_shot(shot.config, keyring=shot.keyring, unfinished=True).written == FRAMES
+
+
+def test_a_job_pins_the_run_and_checkpoint_it_renders_with(shot):
+    # issue 12: chunks rendered while someone trains on must still form one version
+    newer = shot.area.new_version("train")
+    (newer / "options.json").write_text((shot.run / "options.json").read_text())
+    with pytest.raises(WorkAreaError, match="complete checkpoint"):
+        render_shot(shot.config, keyring=shot.keyring)  # the latest run has none yet
+    report = render_shot(shot.config, keyring=shot.keyring, run=shot.run.name,
+                         checkpoint="step-000000010")
+    assert report.written == FRAMES
+    with pytest.raises(WorkAreaError, match="no such checkpoint.*step-000000010"):
+        render_shot(shot.config, keyring=shot.keyring, run=shot.run.name,
+                    checkpoint="step-000000099")

@@ -237,3 +237,18 @@ def test_resume_before_the_first_checkpoint_never_replaces_the_metrics(shot, cap
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     assert "steps: 0 -> 20" in out and (run / "checkpoints" / "step-000000020").is_dir()
+
+
+def test_a_named_run_is_started_by_the_first_task_and_continued_by_a_retry(shot, capsys) -> None:
+    # issue 12: one command line for the first training task and its retries
+    args = ["train", str(shot.config), "--run", "run-050", "--steps", "20",
+            "--keyring", str(shot.keyring)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    run = runs(shot) / "run-050"
+    assert "steps: 0 -> 20" in out and (run / "checkpoints" / "step-000000020").is_dir()
+    assert main(["train", str(shot.config), "--run", "run-050", "--steps", "40",
+                 "--keyring", str(shot.keyring)]) == 0
+    assert "steps: 20 -> 40" in capsys.readouterr().out
+    assert main(["train", str(shot.config), "--run", "latest", "--keyring", str(shot.keyring)]) == 2
+    assert "a name like run-003" in capsys.readouterr().err

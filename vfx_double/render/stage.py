@@ -81,6 +81,15 @@ class LoadedModel:
     step: int
 
 
+def _named_checkpoint(run_dir: Path, name: str) -> Path:
+    folder = run_dir / "checkpoints" / name
+    if Path(name).name != name or not (folder / "state.json").is_file():
+        have = sorted(p.name for p in (run_dir / "checkpoints").glob("step-*")) or ["none"]
+        raise WorkAreaError(str(folder), "a checkpoint of the run", "no such checkpoint",
+                            f"pick one of {', '.join(have[-3:])}")
+    return folder
+
+
 def _check_recorded(shot: Shot, run_dir: Path, folder: Path, weights_sha256: str) -> None:
     """The weights must be ones the training run recorded in the shot's audit log (whose
     chain, and head signature where the studio has an audit key, is checked first), not
@@ -97,18 +106,22 @@ def _check_recorded(shot: Shot, run_dir: Path, folder: Path, weights_sha256: str
                             "records its checkpoint; weights copied in or edited are refused")
 
 
-def load_model(shot: Shot, *, device: torch.device, unfinished: bool = False) -> LoadedModel:
-    """The latest training run's latest checkpoint, refused unless it was trained for this
-    show and shot under this licence, and (unless ``unfinished``) reached the run's target
-    steps: a run stopped by a signal must not be rendered as if it were done."""
-    run_dir = shot.area.latest("train")
+def load_model(shot: Shot, *, device: torch.device, unfinished: bool = False,
+               run: str | None = None, checkpoint: str | None = None) -> LoadedModel:
+    """The latest (or the named ``run``'s) training run's latest (or named ``checkpoint``)
+    checkpoint, refused unless it was trained for this show and shot under this licence,
+    and (unless ``unfinished``) reached the run's target steps: a run stopped by a signal
+    must not be rendered as if it were done. A farm job pins run and checkpoint, so chunks
+    rendered while someone trains on still form one version."""
+    run_dir = (shot.area.stage_dir("train") / run) if run else shot.area.latest("train")
     if run_dir is None or not (run_dir / "options.json").is_file():
         raise WorkAreaError(str(shot.area.stage_dir("train")), "a training run", "none",
                             f"run `vfx-double train {shot.source}` first")
     options = parse_json(read_bounded(run_dir / "options.json", "options", WorkAreaError),
                          str(run_dir / "options.json"), WorkAreaError)
     spec = ModelSpec.from_dict(options["preset"]["spec"])
-    folder = latest_checkpoint(run_dir)
+    folder = latest_checkpoint(run_dir) if checkpoint is None else _named_checkpoint(
+        run_dir, checkpoint)
     if folder is None:
         raise WorkAreaError(str(run_dir / "checkpoints"), "a complete checkpoint", "none",
                             f"let `vfx-double train {shot.source}` reach its first checkpoint")
@@ -129,14 +142,15 @@ def load_model(shot: Shot, *, device: torch.device, unfinished: bool = False) ->
 
 def render_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                 keyring: Path | None = None, device: str | None = None, batch: int = 8,
-                bar: Callable | None = None, unfinished: bool = False) -> RenderReport:
+                bar: Callable | None = None, unfinished: bool = False,
+                run: str | None = None, checkpoint: str | None = None) -> RenderReport:
     """Render face elements for the shot's plate frames (or ``frames``); a rerun continues
     the latest version made with the same model, track and plate, filling missing or
     unreadable frames only."""
     shot = open_shot(path, uses=("render", "use"), frames=frames, keyring=keyring)
     cfg, spaces = shot.cfg, shot.spaces
     dev = pick_device(device)
-    loaded = load_model(shot, device=dev, unfinished=unfinished)
+    loaded = load_model(shot, device=dev, unfinished=unfinished, run=run, checkpoint=checkpoint)
     track_dir = shot.require("track")
     track = track_result.load(track_dir / "track.json")
     untracked = sorted(set(shot.frames) - set(track.frames))

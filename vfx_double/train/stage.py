@@ -64,7 +64,9 @@ def training_hash(cfg: config_mod.ShotConfig, faceset_dir: Path) -> str:
 def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = False,
                keyring: Path | None = None, device: str | None = None,
                bar: Callable | None = None, deterministic: bool = True,
-               workers: int = 0, seed: int = 0) -> TrainReport:
+               workers: int = 0, seed: int = 0, run: str | None = None) -> TrainReport:
+    """Train the shot's model. ``run`` names the run folder (``run-003``): started when it
+    is not there, resumed when it is (a farm task's one command line for both)."""
     shot = open_shot(path, uses=("train",), keyring=keyring)
     cfg = shot.cfg
     try:
@@ -87,7 +89,11 @@ def train_shot(path: str | Path, *, steps: int | None = None, resume: bool = Fal
     binding = Binding(show=cfg.show, shot=cfg.shot, licence_id=shot.licence.licence_id,
                       config_hash=training_hash(cfg, faceset_dir),
                       architecture=preset.spec.to_dict())
-    run_dir = _run_dir(shot, resume, dist)
+    if run is not None:
+        run_dir, made = shot.area.named("train", run)
+        resume = not made
+    else:
+        run_dir = _run_dir(shot, resume, dist)
     options = {"schema": "TrainOptions.1", "preset": preset.to_dict(), "seed": seed,
                "faceset": str(faceset_dir.relative_to(cfg.shot_dir)),
                "binding": dataclasses.asdict(binding), "deterministic": deterministic,
