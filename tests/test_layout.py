@@ -53,6 +53,7 @@ def stage_of(module: str) -> str | None:
 
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
+PIPELINE = sorted((PACKAGE.parent / "pipeline").rglob("*.py"))
 
 
 def test_the_walk_sees_the_stages() -> None:
@@ -75,3 +76,13 @@ def test_a_stage_imports_no_other_stage_and_layers_below_import_none(path: Path)
     own = stage_of(name)
     foreign = sorted(m for m in imported(path) if stage_of(m) not in (None, own))
     assert not foreign, f"{name} imports {foreign}: move what they share under face/ or model/"
+
+
+@pytest.mark.parametrize("path", PIPELINE, ids=lambda p: p.name)
+def test_the_farm_pipeline_calls_stages_as_commands_and_imports_none(path: Path) -> None:
+    text = path.read_text()
+    found = {m for node in ast.walk(ast.parse(text)) if isinstance(node, ast.ImportFrom)
+             for m in [node.module or ""]} | {a.name for node in ast.walk(ast.parse(text))
+                                                if isinstance(node, ast.Import) for a in node.names}
+    stages = sorted(m for m in found if stage_of(m))
+    assert PIPELINE and not stages, f"{path.name} imports {stages}"

@@ -19,7 +19,7 @@ import click
 from tqdm import tqdm
 
 from . import __version__
-from .errors import VfxDoubleError
+from .errors import ConfigError, VfxDoubleError
 from .progress import PlainProgress
 
 DEBUG_ENV = "VFX_DOUBLE_DEBUG"
@@ -172,6 +172,32 @@ def train(config: Path, steps: int | None, resume: bool, run_name: str | None,
         # rerun with --resume continues), never start render on it.
         return TRAIN_STOPPED
     return 0
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="the job template to write (JSON; never overwritten)")
+@click.option("--run", "run_name", help="the training run the job makes (default: the next one)")
+def job(config: Path, out: Path, run_name: str | None) -> None:
+    """Write the shot's farm job as an Open Job Description template (jobtemplate-2023-09):
+    track, train, render and comp chunks, checked with openjd-model."""
+    import json
+
+    from pipeline import graph, openjd
+
+    from .config import load
+    from .io import atomic
+
+    template = openjd.template(graph.build(load(config), run=run_name))
+    try:
+        atomic.write_text(out, json.dumps(template, indent=2) + "\n", overwrite=False)
+    except FileExistsError as err:
+        raise ConfigError(str(out), "a new job file", "an existing file",
+                          "write to another path; job files are never overwritten") from err
+    steps = ", ".join(f"{s['name']} ({len(s['parameterSpace']['taskParameterDefinitions'][0]['range'])} tasks)"
+                      if "parameterSpace" in s else s["name"] for s in template["steps"])
+    click.echo(f"job: {out} ({openjd.SPEC}): {steps}")
 
 
 @cli.command()

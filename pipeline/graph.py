@@ -1,0 +1,84 @@
+"""A shot's job graph: the stages as command lines, in dependency order, with the chunks each
+can be split into. Built from a ShotConfig; calls stages as commands, never imports them.
+
+What each stage allows (checked in its code):
+
+- track: one task per shot. Pass one, gap filling and zero-lag smoothing need the whole
+  shot, and it writes its track and faceset versions only once every frame is tracked, so
+  an interrupted task leaves no version the next stage could pick up.
+- train: one task. Its run is named here, at submission (``--run run-NNN``): the first task
+  starts it, a retried or requeued one resumes it, with the same command line. A task
+  stopped by a signal exits 75 so the engine retries it rather than starting render.
+- render: frame chunks of ``farm.chunk_size``, in parallel, pinned to the named run (render
+  refuses a run short of its target steps). Chunks land in one version (render options).
+- comp: frame chunks; each chunk's colour statistics read render elements up to 12 frames
+  beyond it, so every comp chunk waits for the whole render step (simpler than neighbour
+  dependencies, and the render step is short next to training).
+- review: one task once that stage exists (a hook, not a step yet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vfx_double.config import ShotConfig
+from vfx_double.shot import sequence_frames
+from vfx_double.workarea import WorkArea
+
+#: stands for the shot config's path in a step's command line: a job parameter, so a farm
+#: can map the path to its workers' file system
+CONFIG = "{config}"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of the job: its command line after ``vfx-double`` (``{config}`` stands for
+    the shot config's path, ``{frames}`` for a chunk's range),
+    the chunks (None: one task), the steps it waits for and what a host needs."""
+
+    name: str
+    args: tuple[str, ...]
+    chunks: tuple[str, ...] | None = None
+    depends_on: tuple[str, ...] = ()
+    gpus: int = 0
+    memory_gib: int = 4
+
+
+@dataclass(frozen=True)
+class JobGraph:
+    show: str
+    shot: str
+    config: Path
+    run: str
+    steps: tuple[StepSpec, ...] = field(default_factory=tuple)
+
+
+def chunks(first: int, last: int, size: int) -> tuple[str, ...]:
+    """``first``-``last`` in ranges of ``size`` frames ("1001-1010", ...)."""
+    return tuple(f"{a}-{min(a + size - 1, last)}" for a in range(first, last + 1, size))
+
+
+def next_run(cfg: ShotConfig) -> str:
+    """The training run a new job will make: the one after the shot's latest."""
+    area = WorkArea(cfg.shot_dir)
+    return area.version_name("train", (area.versions("train") or [0])[-1] + 1)
+
+
+def build(cfg: ShotConfig, *, run: str | None = None) -> JobGraph:
+    """The job for ``cfg``: track -> train -> render chunks -> comp chunks."""
+    run = run or next_run(cfg)
+    config = CONFIG
+    _, plate_frames = sequence_frames(cfg.plate, cfg.where("plate", "path"))
+    frames = chunks(plate_frames[0], plate_frames[-1], cfg.farm.chunk_size)
+    gpu = cfg.train.preset != "cpu-tiny"
+    steps = (
+        StepSpec("track", ("track", config)),
+        StepSpec("train", ("train", config, "--run", run), depends_on=("track",),
+                 gpus=1 if gpu else 0, memory_gib=16 if gpu else 8),
+        StepSpec("render", ("render", config, "--frames", "{frames}", "--run", run),
+                 chunks=frames, depends_on=("train",), gpus=1 if gpu else 0),
+        StepSpec("comp", ("comp", config, "--frames", "{frames}"), chunks=frames,
+                 depends_on=("render",)),
+    )
+    return JobGraph(cfg.show, cfg.shot, cfg.source, run, steps)

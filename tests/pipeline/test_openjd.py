@@ -1,0 +1,68 @@
+"""The shot's farm job as an Open Job Description template (issue 12, parts 1 and 3): the
+graph the stages allow, checked with openjd-model, against a golden file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from openjd.model import create_job, decode_job_template
+
+from pipeline import graph, openjd
+from tests.shots import MiniShot, make_shot
+from vfx_double import config
+from vfx_double.cli import main
+from vfx_double.errors import ConfigError
+
+GOLDEN = Path(__file__).parent / "golden" / "minishot.job.json"
+
+
+@pytest.fixture
+def shot(tmp_path: Path) -> MiniShot:
+    s = make_shot(tmp_path)
+    s.config.write_text(s.config.read_text() + "farm:\n  chunk_size: 2\n")
+    return s
+
+
+def portable(template: dict) -> dict:
+    """The template with the test's temporary config path taken out."""
+    out = json.loads(json.dumps(template))
+    out["parameterDefinitions"][0]["default"] = "SHOT.yaml"
+    return out
+
+
+def test_the_graph_is_what_the_stages_allow(shot: MiniShot) -> None:
+    g = graph.build(config.load(shot.config))
+    assert g.run == "run-001"  # the run the job will make, named at submission
+    track, train, render, comp = g.steps
+    assert track.chunks is None and track.depends_on == ()
+    assert train.args == ("train", "{config}", "--run", "run-001") and train.chunks is None
+    assert render.chunks == comp.chunks == ("1001-1002", "1003-1004", "1005-1005")
+    assert "--run" in render.args and render.depends_on == ("train",)
+    assert comp.depends_on == ("render",)  # its statistics read elements of neighbour chunks
+
+
+def test_the_template_is_valid_openjd_and_matches_the_golden_file(shot: MiniShot) -> None:
+    template = openjd.template(graph.build(config.load(shot.config)))
+    job = create_job(job_template=decode_job_template(template=template),
+                     job_parameter_values={})
+    assert [s.name for s in job.steps] == ["track", "train", "render", "comp"]
+    assert portable(template) == json.loads(GOLDEN.read_text())
+
+
+def test_an_invalid_template_is_refused(shot: MiniShot) -> None:
+    template = openjd.template(graph.build(config.load(shot.config)))
+    template["steps"][1]["dependencies"] = [{"dependsOn": "nowhere"}]
+    with pytest.raises(ConfigError, match="valid OpenJD jobtemplate-2023-09"):
+        openjd.check(template)
+
+
+def test_the_job_command(shot: MiniShot, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "job.json"
+    assert main(["job", str(shot.config), "--out", str(out), "--run", "run-007"]) == 0
+    said = capsys.readouterr().out
+    assert "render (3 tasks)" in said and "comp (3 tasks)" in said
+    assert "run-007" in json.loads(out.read_text())["name"]
+    assert main(["job", str(shot.config), "--out", str(out)]) == 2
+    assert "never overwritten" in capsys.readouterr().err
