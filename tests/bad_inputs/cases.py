@@ -168,20 +168,22 @@ def inf(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def plate_pixels(frame: int, change: Callable[[np.ndarray], np.ndarray]) -> Mutation:
+def repixel(where: Callable[[MiniShot], Path],
+            change: Callable[[np.ndarray], np.ndarray]) -> Mutation:
+    """Rewrite the frame ``where`` names with ``change`` applied to its pixels."""
     def run(shot: MiniShot) -> None:
-        path = plate(frame)(shot)
+        path = where(shot)
         image = read_exr(path, dtype=None)
         write_exr(path, image.replace(pixels=change(image.pixels.copy())), overwrite=True)
     return run
+
+
+def plate_pixels(frame: int, change: Callable[[np.ndarray], np.ndarray]) -> Mutation:
+    return repixel(plate(frame), change)
 
 
 def ref_pixels(frame: int, change: Callable[[np.ndarray], np.ndarray]) -> Mutation:
-    def run(shot: MiniShot) -> None:
-        path = ref(frame)(shot)
-        image = read_exr(path, dtype=None)
-        write_exr(path, image.replace(pixels=change(image.pixels.copy())), overwrite=True)
-    return run
+    return repixel(ref(frame), change)
 
 
 def darker(pixels: np.ndarray) -> np.ndarray:
