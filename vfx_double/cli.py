@@ -176,6 +176,18 @@ def train(config: Path, steps: int | None, resume: bool, run_name: str | None,
 
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print the status as JSON")
+def status(config: Path, as_json: bool) -> None:
+    """Where a shot stands: each stage's versions, what the latest holds and lacks, training's
+    step of its target and last loss, the audit log. Reads the work area only."""
+    from .status import shot_status
+
+    report = shot_status(config)
+    click.echo(report.to_json() if as_json else "\n".join(report.lines()))
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="the job template to write (JSON; never overwritten)")
 @click.option("--run", "run_name", help="the training run the job makes (default: the next one)")

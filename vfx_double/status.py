@@ -1,0 +1,142 @@
+"""``vfx-double status``: where a shot stands, read from its work area alone (it writes
+nothing and needs no licence): per stage its versions and, for the latest, what is done and
+what is missing; training's step of its target, last loss and time spent; the audit log.
+
+Cost per stage (CPU- and GPU-hours) comes from the farm runner's task records, which do not
+exist yet (issue 12); until then status reports the training time a run recorded itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import audit
+from . import config as config_mod
+from .errors import VfxDoubleError, WorkAreaError
+from .face import track as track_record
+from .io.sequences import FrameSequence, format_frames
+from .model.checkpoint import latest_checkpoint
+from .records import parse_json, read_bounded
+from .shot import sequence_frames
+from .workarea import WorkArea
+
+
+@dataclass
+class StageStatus:
+    stage: str
+    versions: list[str] = field(default_factory=list)
+    latest: str | None = None
+    #: what the latest version holds, in words ("48/48 frames", "step 200 of 3000")
+    done: str = ""
+    missing: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ShotStatus:
+    show: str
+    shot: str
+    plate_frames: str
+    stages: list[StageStatus]
+    audit: str
+
+    def lines(self) -> list[str]:
+        out = [f"{self.show}/{self.shot}: plate {self.plate_frames}"]
+        for s in self.stages:
+            head = f"  {s.stage:<8} {len(s.versions)} version(s)"
+            if s.latest:
+                head += f", latest {s.latest}: {s.done}"
+                if s.missing:
+                    head += f"; missing {s.missing}"
+            out.append(head)
+        out.append(f"  audit    {self.audit}")
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def _frames_status(seq: FrameSequence, frames: list[int]) -> tuple[str, str]:
+    missing = seq.missing(frames)
+    return (f"{len(frames) - len(missing)}/{len(frames)} frames",
+            format_frames(missing) if missing else "")
+
+
+def shot_status(path: str | Path) -> ShotStatus:
+    cfg = config_mod.load(path)
+    area = WorkArea(cfg.shot_dir)
+    plate, frames = sequence_frames(cfg.plate, cfg.where("plate", "path"))
+    stages = []
+    for stage in ("track", "faceset", "train", "render", "comp"):
+        status = StageStatus(stage, [area.version_name(stage, n) for n in area.versions(stage)])
+        latest = area.latest(stage)
+        status.latest = latest.name if latest else None
+        if latest is not None:
+            _fill(status, stage, latest, plate, frames, cfg.shot)
+        stages.append(status)
+    try:
+        report = audit.check(area.audit_path)
+        words = f"{report.entries} entries, chain intact; {report.signature}"
+    except VfxDoubleError as err:
+        words = f"not verified: {err.one_line()}"
+    return ShotStatus(cfg.show, cfg.shot, format_frames(frames), stages, words)
+
+
+def _fill(status: StageStatus, stage: str, folder: Path, plate: FrameSequence,
+          frames: list[int], shot: str) -> None:
+    if stage == "track":
+        if (folder / "track.json").is_file():
+            result = track_record.load(folder / "track.json")
+            s = result.summary
+            status.done = f"faces on {s['found']}/{s['frames']} frames"
+            untracked = [f for f in frames if f not in set(result.frames)]
+            status.missing = format_frames(untracked) if untracked else ""
+        else:
+            status.done = "incomplete (no track.json)"
+    elif stage == "faceset":
+        counts = {}
+        for side in ("plate", "actor"):
+            meta = folder / side / "meta.json"
+            counts[side] = len(_json(meta, "record").get("crops", [])) if meta.is_file() else 0
+        status.done = f"{counts['plate']} plate crops, {counts['actor']} actor crops"
+    elif stage == "train":
+        options = (_json(folder / "options.json", "options")
+                   if (folder / "options.json").is_file() else {})
+        checkpoint = latest_checkpoint(folder)
+        step = _json(checkpoint / "state.json", "checkpoint state")["step"] if checkpoint else 0
+        target = options.get("steps")
+        last = _last_metrics(folder / "metrics.jsonl")
+        status.done = f"step {step}" + (f" of {target}" if target else "")
+        if last:
+            status.done += (f", loss {last.get('total', float('nan')):.4f}, "
+                            f"{last.get('time', 0.0) / 3600:.2f} h of training")
+        status.detail = {"step": step, "target": target, "last": last}
+    else:
+        pattern = (f"face.{'#' * plate.padding}.exr" if stage == "render" else
+                   f"{shot}_comp_{folder.name}.{'#' * plate.padding}.exr")
+        status.done, status.missing = _frames_status(FrameSequence(str(folder / pattern)),
+                                                     frames)
+
+
+def _json(path: Path, kind: str) -> dict[str, Any]:
+    data = parse_json(read_bounded(path, kind, WorkAreaError), str(path), WorkAreaError)
+    return data if isinstance(data, dict) else {}
+
+
+def _last_metrics(path: Path) -> dict[str, Any] | None:
+    """The last line of a run's metrics, read from the file's tail (a long run's file is
+    large)."""
+    if not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(0, size - 65536))
+        lines = [line for line in f.read().splitlines() if line.strip()]
+    try:
+        last = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+    return last if isinstance(last, dict) else None
