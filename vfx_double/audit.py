@@ -99,7 +99,7 @@ from .audit_signing import (
 )
 from .errors import AuditError
 from .io import atomic
-from .records import canonical_json, check_keys, check_schema, parse_json, read_bounded
+from .records import canonical_json, check_keys, check_schema, read_bounded, read_json
 from .workarea import WorkArea
 
 #: stage folders whose versions an entry records (review writes no record)
@@ -248,8 +248,7 @@ class AuditLog:
         """The pending entry, checked like a line (and its signature when ``key``)."""
         where = str(self.pending_path)
         try:
-            record = parse_json(read_bounded(self.pending_path, "record", AuditError), where,
-                                AuditError)
+            record = read_json(self.pending_path, "record", AuditError)
         except FileNotFoundError:
             return None
         check_keys(record, {"schema", "entry"}, where, AuditError,

@@ -11,7 +11,7 @@ from typing import Any
 
 from .audit_signing import HEAD_SCHEMA
 from .errors import AuditError
-from .records import canonical_json, check_keys, check_schema, parse_json, read_bounded
+from .records import canonical_json, check_keys, check_schema, parse_json, read_json
 
 ENTRY_SCHEMA = ("AuditEntry", 1)
 GENESIS = "0" * 64
@@ -87,8 +87,7 @@ def read_head(path: Path) -> dict[str, Any] | None:
     """The head (AuditHead.1, unsigned, reads as it is), or None when there is none."""
     where = str(path)
     try:
-        head = parse_json(read_bounded(path, "record", AuditError, what="an audit head"),
-                          where, AuditError)
+        head = read_json(path, "record", AuditError, what="an audit head")
     except FileNotFoundError:
         return None
     if not isinstance(head, dict):

@@ -250,8 +250,11 @@ def media_digests(patterns: Iterable[str | Path]) -> tuple[str, ...]:
     digests = []
     for pattern in patterns:
         path = Path(pattern)
-        files = [path] if path.is_file() else [
-            FrameSequence(str(path)).path(f) for f in FrameSequence(str(path)).existing()]
+        if path.is_file():
+            files = [path]
+        else:
+            seq = FrameSequence(str(path))
+            files = [seq.path(f) for f in seq.existing()]
         if not files:
             raise LicenceError(f"--media {pattern}", "reference footage files",
                                "no file or frames there", "check the pattern")

@@ -130,13 +130,21 @@ def check_keys(data: Any, required: set[str], where: str, error: type[VfxDoubleE
                     f"unknown key {unknown[0]!r}")
 
 
+def read_json(path: str | Path, kind: str, error: type[VfxDoubleError], *, what: str = "",
+              hint: str = "", where: str | None = None) -> Any:
+    """A small JSON file of ``kind`` (see :data:`LIMITS`), read bounded and parsed; errors
+    name ``where`` (default the path). A missing file raises FileNotFoundError."""
+    return parse_json(read_bounded(path, kind, error, what=what, hint=hint),
+                      str(path) if where is None else where, error)
+
+
 def read_record(path: str | Path, schema: tuple[str, int], error: type[VfxDoubleError], *,
                 what: str, hint: str) -> dict[str, Any]:
     """A saved JSON record of ``schema`` (this version or an older one): a missing file is
     ``error`` naming ``what`` it should be and ``hint`` (the command that writes it)."""
     where = str(path)
     try:
-        data = parse_json(read_bounded(path, "record", error, what=what, hint=hint), where, error)
+        data = read_json(path, "record", error, what=what, hint=hint)
     except FileNotFoundError as err:
         raise error(where, what, "no such file", hint) from err
     check_schema(data.get("schema") if isinstance(data, dict) else None, schema, where, error)

@@ -19,7 +19,7 @@ from .errors import VfxDoubleError, WorkAreaError
 from .face import track as track_record
 from .io.sequences import FrameSequence, format_frames
 from .model.checkpoint import latest_checkpoint
-from .records import parse_json, read_bounded
+from .records import read_json
 from .shot import sequence_frames
 from .workarea import WorkArea
 
@@ -122,7 +122,7 @@ def _fill(status: StageStatus, stage: str, folder: Path, plate: FrameSequence,
 
 
 def _json(path: Path, kind: str) -> dict[str, Any]:
-    data = parse_json(read_bounded(path, kind, WorkAreaError), str(path), WorkAreaError)
+    data = read_json(path, kind, WorkAreaError)
     return data if isinstance(data, dict) else {}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import licence as licence_mod
 from .config import ShotConfig
-from .io.exr import read_exr, read_header
+from .io.exr import ExrHeader, read_exr, read_header
 from .io.plate_check import PlateCheck, written_back
 from .io.sequences import FrameSequence, format_frames
 from .progress import ProgressFn
@@ -31,17 +31,22 @@ class Report:
 
 
 def _read_all(seq: FrameSequence, frames: list[int], *, read_pixels: bool,
-              progress: ProgressFn | None) -> None:
+              progress: ProgressFn | None) -> ExrHeader:
     """Every frame's header checked (size, RGB channels), and with ``read_pixels`` every
     frame decoded and its pixels checked finite; the first that fails raises MediaError
-    naming it."""
+    naming it; returns the first frame's header."""
     check = PlateCheck(seq)
+    first = None
     for frame in frames:
-        check.header(frame, read_header(seq.path(frame)))
+        header = read_header(seq.path(frame))
+        check.header(frame, header)
+        first = first or header
         if read_pixels:
             check.image(frame, read_exr(seq.path(frame)))
         if progress:
             progress(1)
+    assert first is not None  # sequence_frames never returns no frames
+    return first
 
 
 def validate(path: str | Path, *, keyring: Path | None = None, today: dt.date | None = None,
@@ -53,8 +58,7 @@ def validate(path: str | Path, *, keyring: Path | None = None, today: dt.date | 
     report.lines.append(f"colour: {shot.colour.uri}; plate {cfg.plate.colourspace}, "
                         f"working {cfg.colour.working}, network {cfg.colour.network}, "
                         f"output {cfg.output_colourspace}")
-    _read_all(shot.plate, shot.frames, read_pixels=read_pixels, progress=progress)
-    header = read_header(shot.plate.path(shot.frames[0]))
+    header = _read_all(shot.plate, shot.frames, read_pixels=read_pixels, progress=progress)
     x, y, w, h = header.data_window
     report.lines.append(f"plate: {len(shot.frames)} frames {format_frames(shot.frames)}, "
                         f"{w}x{h}, channels {','.join(header.channels)}, {header.compression}"

@@ -32,7 +32,7 @@ from ..io.sequences import FrameSequence, format_frames
 from ..io.plate_check import PlateCheck, written_back
 from ..io.streaming import WriteBehind, iter_sequence, write_frame
 from ..progress import stage_progress
-from ..records import hash_file, parse_json, read_bounded
+from ..records import hash_file, read_json
 from ..shot import FrameReport, open_shot
 from . import colour_match, detail, grain
 from .blend import CompColour, comp_frame
@@ -106,10 +106,11 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                                            f"{'#' * plate_seq.padding}.exr"))
     report = CompReport(comp_dir, plate_frames)
     report.kept, todo = shot.split(out_seq)
-    check = PlateCheck(plate_seq, shot.all_plate_frames()[0])
+    all_frames = shot.all_plate_frames()
+    check = PlateCheck(plate_seq, all_frames[0])
     headers = check.headers(todo)
     start = time.perf_counter()
-    stats = (_smoothed_stats(todo, shot.all_plate_frames(), plate_seq, elements, spaces, bar)
+    stats = (_smoothed_stats(todo, all_frames, plate_seq, elements, spaces, bar)
              if todo and look.colour_match != "none" else {})
     base_seed = zlib.crc32(f"{cfg.show}/{cfg.shot}".encode())
     provenance = shot.provenance(colourspace=spaces.output, render=render_dir.name)
@@ -147,7 +148,7 @@ def _element_provenance(render_dir: Path, licence_id: str) -> dict[str, str]:
     """What every element of ``render_dir`` must say about itself: the model and licence
     its render options froze, and its version."""
     path = render_dir / "options.json"
-    options = parse_json(read_bounded(path, "options", WorkAreaError), str(path), WorkAreaError)
+    options = read_json(path, "options", WorkAreaError)
     if not isinstance(options, dict) or not all(
             isinstance(options.get(k), str) for k in ("weights_sha256", "licence_id")):
         raise WorkAreaError(str(path), "render options with weights_sha256 and licence_id",

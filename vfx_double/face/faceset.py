@@ -21,7 +21,7 @@ from ..errors import MediaError
 from ..io import atomic
 from ..io.exr import Attribute, ExrImage, write_exr
 from ..io.sequences import format_frames
-from ..records import check_schema, parse_json, read_bounded
+from ..records import check_schema, read_json
 from .element import PREFIX
 
 SCHEMA = ("FacesetMeta", 1)
@@ -127,8 +127,7 @@ def open_faceset(folder: Path, where: str = "") -> FacesetInfo:
         raise MediaError(_place(meta_path, where), "the faceset's meta.json",
                          "no such file", f"the tracking stage did not finish; {_TRACK_HINT}")
     place = _place(meta_path, where)
-    meta = parse_json(read_bounded(meta_path, "record", MediaError, what="the faceset's meta.json"),
-                      place, MediaError)
+    meta = read_json(meta_path, "record", MediaError, what="the faceset's meta.json", where=place)
     if not isinstance(meta, dict):
         raise MediaError(place, "a JSON object", type(meta).__name__, _TRACK_HINT)
     check_schema(meta.get("schema"), SCHEMA, place, MediaError)

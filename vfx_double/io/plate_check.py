@@ -1,8 +1,8 @@
 """Plates checked whole, frame by frame, by whatever reads them (validate, track, render,
 comp): single part, one level, no luminance/chroma, every frame the size of the
-sequence's first, with R, G and B stored as half or float, and finite RGB pixels. A wrong frame is refused naming it, before a face lands
-beside the real one (a 1280x720 frame in a 1920x1080 shot) or a NaN spreads through a
-filter."""
+sequence's first, with R, G and B stored as half or float, and finite RGB pixels. A wrong
+frame is refused naming it, before a face lands beside the real one (a 1280x720 frame in
+a 1920x1080 shot) or a NaN spreads through a filter."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ from ..model.checkpoint import latest_checkpoint, load_weights
 from ..model.device import pick_device
 from ..model.networks import FaceModel, ModelSpec
 from ..progress import stage_progress
-from ..records import hash_file, parse_json, read_bounded
+from ..records import hash_file, read_json
 from ..shot import FrameReport, Shot, open_shot
 
 #: hull of the 68 points grown (+) or inset (-) by this share of the face size, brows lifted
@@ -117,8 +117,7 @@ def load_model(shot: Shot, *, device: torch.device, unfinished: bool = False,
     if run_dir is None or not (run_dir / "options.json").is_file():
         raise WorkAreaError(str(shot.area.stage_dir("train")), "a training run", "none",
                             f"run `vfx-double train {shot.source}` first")
-    options = parse_json(read_bounded(run_dir / "options.json", "options", WorkAreaError),
-                         str(run_dir / "options.json"), WorkAreaError)
+    options = read_json(run_dir / "options.json", "options", WorkAreaError)
     spec = ModelSpec.from_dict(options["preset"]["spec"])
     folder = latest_checkpoint(run_dir) if checkpoint is None else _named_checkpoint(
         run_dir, checkpoint)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from pathlib import Path
 
@@ -20,15 +19,12 @@ class PreviewWriter:
 
     def __init__(self, path: Path, fps: float, width: int = 960, *, label: str = "") -> None:
         self.path = Path(path)
-        if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
-            raise ConfigError(f"QC preview {self.path} fps", "a frame rate > 0", repr(fps))
         if not (isinstance(width, numbers.Integral) and width >= 16):
             raise ConfigError(f"QC preview {self.path} width", "an integer >= 16 pixels",
                               repr(width))
-        self.fps = float(fps)
         self.width = int(width) - int(width) % 2
         self.label = label
-        self.movie = MovieWriter(self.path, self.fps)
+        self.movie = MovieWriter(self.path, fps)  # it checks the frame rate
 
     @property
     def frames(self) -> int:
