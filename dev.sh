@@ -45,7 +45,9 @@ setup_venv() {
     if ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then
         pip_quiet "$log" "${VFX_DOUBLE_TORCH:-torch==2.13.0}"
     fi
-    pip_quiet "$log" -e ".[test]"
+    # deadline, opencue: the farm backends' clients, so their tests run (pyproject.toml says
+    # why opencue's grpcio-tools is pinned: protobuf stays <5 for mediapipe)
+    pip_quiet "$log" -e ".[test,deadline,opencue]"
     # The default tracker; its face models ship inside this wheel (works offline). --no-deps:
     # see pyproject.toml, whose dependencies list what it needs.
     pip_quiet "$log" --no-deps "mediapipe==0.10.21"
