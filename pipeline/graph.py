@@ -3,7 +3,7 @@ can be split into. Built from a ShotConfig; calls stages as commands, never impo
 
 What each stage allows (checked in its code):
 
-- track: one task per shot. Pass one, gap filling and zero-lag smoothing need the whole
+- track: one task per shot, with its QC contact sheet and preview. Pass one, gap filling and zero-lag smoothing need the whole
   shot, and it writes its track and faceset versions only once every frame is tracked, so
   an interrupted task leaves no version the next stage could pick up.
 - train: one task. Its run is named here, at submission (``--run run-NNN``): the first task
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vfx_double.config import ShotConfig
+from vfx_double.errors import ConfigError
 from vfx_double.shot import sequence_frames
 from vfx_double.workarea import WorkArea
 
@@ -43,6 +44,9 @@ class StepSpec:
     depends_on: tuple[str, ...] = ()
     gpus: int = 0
     memory_gib: int = 4
+    #: the whole range ("1001-1048") and chunk length behind ``chunks``
+    frames: str = ""
+    chunk_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class JobGraph:
     shot: str
     config: Path
     run: str
+    config_sha256: str
     steps: tuple[StepSpec, ...] = field(default_factory=tuple)
 
 
@@ -65,20 +70,31 @@ def next_run(cfg: ShotConfig) -> str:
     return area.version_name("train", (area.versions("train") or [0])[-1] + 1)
 
 
-def build(cfg: ShotConfig, *, run: str | None = None) -> JobGraph:
-    """The job for ``cfg``: track -> train -> render chunks -> comp chunks."""
+#: the stages a job can run, in order (``--until`` names one of them)
+ORDER = ("track", "train", "render", "comp")
+
+
+def build(cfg: ShotConfig, *, run: str | None = None, until: str | None = None) -> JobGraph:
+    """The job for ``cfg``: track -> train -> render chunks -> comp chunks; with ``until``,
+    the steps up to and including that stage."""
+    if until is not None and until not in ORDER:
+        raise ConfigError("--until", f"one of {', '.join(ORDER)}", repr(until),
+                          "name the last stage the job should run")
     run = run or next_run(cfg)
     config = CONFIG
     _, plate_frames = sequence_frames(cfg.plate, cfg.where("plate", "path"))
     frames = chunks(plate_frames[0], plate_frames[-1], cfg.farm.chunk_size)
     gpu = cfg.train.preset != "cpu-tiny"
+    span = {"frames": f"{plate_frames[0]}-{plate_frames[-1]}", "chunk_size": cfg.farm.chunk_size}
     steps = (
-        StepSpec("track", ("track", config)),
+        StepSpec("track", ("track", config, "--qc")),
         StepSpec("train", ("train", config, "--run", run), depends_on=("track",),
                  gpus=1 if gpu else 0, memory_gib=16 if gpu else 8),
         StepSpec("render", ("render", config, "--frames", "{frames}", "--run", run),
-                 chunks=frames, depends_on=("train",), gpus=1 if gpu else 0),
+                 chunks=frames, depends_on=("train",), gpus=1 if gpu else 0, **span),
         StepSpec("comp", ("comp", config, "--frames", "{frames}"), chunks=frames,
-                 depends_on=("render",)),
+                 depends_on=("render",), **span),
     )
-    return JobGraph(cfg.show, cfg.shot, cfg.source, run, steps)
+    if until is not None:
+        steps = steps[:ORDER.index(until) + 1]
+    return JobGraph(cfg.show, cfg.shot, cfg.source, run, cfg.config_hash(), steps)

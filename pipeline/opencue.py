@@ -83,25 +83,29 @@ class Layer:
     service: str = SERVICE
 
 
-def layer_frames(tasks: list[str | None], step: str) -> tuple[str, int]:
-    """The OpenCue range and chunk size that give exactly ``tasks`` (the step's Frames
-    values) as chunks; one task without frames -> a one-frame layer."""
-    if tasks == [None]:
+def layer_frames(step: dict[str, Any]) -> tuple[str, int]:
+    """The OpenCue range and chunk size of a template step: its ``CHUNK[INT]`` Frames range
+    and chunk length (``defaultTaskCount``); one task without frames -> a one-frame layer.
+    OpenCue cuts fixed-size chunks where an OpenJD engine may balance them: the frames
+    covered and the most per task are the same."""
+    space = step.get("parameterSpace")
+    if not space:
         return "1", 1
-    spans = []
-    for frames in tasks:
-        match = _SPAN.match(frames or "")
-        if not match:
-            raise ConfigError(f"job step {step}", "Frames values A-B", repr(frames),
-                              "make the job again (vfx-double run)")
-        spans.append((int(match[1]), int(match[2])))
-    first, last = spans[0][0], spans[-1][1]
-    size = spans[0][1] - spans[0][0] + 1
-    if chunk_spans(first, last, size) != spans:
-        raise ConfigError(f"job step {step}", "contiguous chunks of one size (what an OpenCue "
-                          "layer's chunk can say)", ", ".join(t or "" for t in tasks),
-                          "make the job again (vfx-double run)")
-    return f"{first}-{last}", size
+    frames = space["taskParameterDefinitions"][0]
+    match = _SPAN.match(str(frames.get("range", "")))
+    if not match or frames.get("type") != "CHUNK[INT]":
+        raise ConfigError(f"job step {step['name']}", "a CHUNK[INT] Frames range A-B",
+                          repr(frames.get("range")), "make the job again (vfx-double run)")
+    return f"{match[1]}-{match[2]}", int(frames["chunks"]["defaultTaskCount"])
+
+
+def cue_tasks(step: dict[str, Any]) -> list[str | None]:
+    """The Frames of each task OpenCue makes of ``step`` (``[None]``: one task)."""
+    frame_range, chunk = layer_frames(step)
+    if not step.get("parameterSpace"):
+        return [None]
+    first, last = (int(v) for v in frame_range.split("-"))
+    return [f"{a}-{b}" for a, b in chunk_spans(first, last, chunk)]
 
 
 def chunk_spans(first: int, last: int, size: int) -> list[tuple[int, int]]:
@@ -141,9 +145,8 @@ def build(job: Job, show: str, shot: str) -> Any:
             ol.set_env(key, value, pre=True)  # pre-setshot: what the spec carries
         layers = {}
         for step in job.steps():
-            tasks = job.tasks_of(step)
-            frame_range, chunk = layer_frames(tasks, step["name"])
-            frames = None if tasks == [None] else f"{FRAME_START}-{FRAME_END}"
+            frame_range, chunk = layer_frames(step)
+            frames = None if not step.get("parameterSpace") else f"{FRAME_START}-{FRAME_END}"
             layer = Shell(step["name"], command=job.shell_command(step, frames),
                           range=frame_range, chunk=chunk, service=SERVICE,
                           **resources(step))
@@ -213,7 +216,7 @@ def check(job: Job, xml: str) -> dict[str, Any]:
         raise differs("layers", names, list(spec["layers"]))
     for step in job.steps():
         layer = spec["layers"][step["name"]]
-        wanted = [(f, job.command(step, f)) for f in job.tasks_of(step)]
+        wanted = [(f, job.command(step, f)) for f in cue_tasks(step)]
         found = [(f, shlex.split(cmd)) for f, cmd in expand(layer)]
         if found != wanted:
             pairs = list(zip(wanted, found)) or [(wanted[:1], found[:1])]

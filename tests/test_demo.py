@@ -120,10 +120,14 @@ def test_demo_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--out", str(tmp_path / "d"), "--frames", "2", "--train-steps", "2"]) == 0
     out = capsys.readouterr().out
     assert "validate: OK" in out and "DEMO" in out
-    assert "track: OK" in out and "plate: faces on 2/2 frames" in out
-    assert "train: OK" in out and "steps: 0 -> 2 of 2" in out
-    assert "render: OK" in out and "written 2" in out
-    assert "comp: OK" in out
+    # the job ran through the local backend: a task per stage (2 frames: one chunk each)
+    for n, step in enumerate(("track", "train", "render 1001-1002", "comp 1001-1002"), 1):
+        assert f"run: [{n:>3}/4] {step}: done" in out
+    assert "all 4 tasks done" in out and "demo: OK" in out
+    logs = tmp_path / "d" / "work" / "DEMO" / "sh010" / "farm" / "job-001" / "logs"
+    assert "plate: faces on 2/2 frames" in (logs / "track-000.log").read_text()
+    assert "steps: 0 -> 2 of 2" in (logs / "train-000.log").read_text()
+    assert "written 2" in (logs / "render-000.log").read_text()
     comp_dir = tmp_path / "d" / "work" / "DEMO" / "sh010" / "comp" / "v001"
     frames = sorted(comp_dir.glob("sh010_comp_v001.*.exr"))
     assert len(frames) == 2

@@ -48,6 +48,38 @@ def _date(value: str | None, name: str) -> dt.date | None:
         raise click.BadParameter(f"expected YYYY-MM-DD, found {value!r}", param_hint=name) from None
 
 
+def recorded(command):  # type: ignore[no-untyped-def]
+    """Leave a task record (vfx_double.tasks: exit status, wall, CPU and GPU time) for every
+    run of a stage command, however it ends; the exit status is the one main() returns."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(config: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        from . import tasks
+
+        start, code, error = tasks.begin(), 1, ""
+        try:
+            result = command(config, *args, **kwargs)
+            code = result if isinstance(result, int) else 0
+            return result
+        except VfxDoubleError as err:
+            code, error = err.exit_code, err.one_line()
+            raise
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            code, error = 130, "interrupted"
+            raise
+        except Terminated:
+            code, error = 143, "terminated (SIGTERM)"
+            raise
+        except Exception as err:
+            error = f"internal error: {type(err).__name__}: {err}"
+            raise
+        finally:
+            tasks.finish(command.__name__, config, kwargs.get("frame_range"), start, code, error)
+
+    return wrapper
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="vfx-double")
 def cli() -> None:
@@ -76,55 +108,60 @@ def validate(configs: tuple[Path, ...], keyring: Path | None, headers_only: bool
             click.echo(f"  {line}")
 
 
+def _target_steps(config: Path) -> int:
+    """Training steps the shot config asks for (its own, else its preset's)."""
+    from .config import load
+    from .train.presets import PRESETS
+
+    cfg = load(config)
+    return cfg.train.steps or PRESETS[cfg.train.preset].steps
+
+
 @cli.command()
 @click.option("--out", "out", default="demo_out", show_default=True, type=click.Path(path_type=Path),
               help="folder to build the demo shot in (reused: existing frames are kept)")
 @click.option("--frames", default=48, show_default=True, type=click.IntRange(2, 10000),
               help="number of plate frames")
 @click.option("--train-steps", default=200, show_default=True, type=click.IntRange(0),
-              help="cpu-tiny training steps to run (0 skips training)")
-def demo(out: Path, frames: int, train_steps: int) -> None:
-    """Build the synthetic demo shot and run every stage that exists on it
-    (validate, track, a short train, render, comp)."""
-    from .comp.stage import comp_shot
+              help="cpu-tiny training steps to run (0: track only)")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
+              help="tasks run at once (render and comp chunks)")
+def demo(out: Path, frames: int, train_steps: int, workers: int) -> int:
+    """Build the synthetic demo shot and run its job end to end on this machine through the
+    local farm backend (track, a short train, render and comp chunks)."""
+    from pipeline.runs import start
+
     from .demo.shot import build
-    from .render.stage import render_shot
-    from .track.stage import track_shot
     from .train.presets import PRESETS
-    from .train.stage import train_shot
     from .validate import validate as run_validate
 
     with progress_bar(2 * frames, "demo plates") as bar:
-        shot = build(out, frames=frames, progress=bar.update)
+        shot = build(out, frames=frames, progress=bar.update, train_steps=train_steps or None)
     click.echo(f"demo shot (synthetic, public-domain photo) in {shot.root}")
     click.echo(f"  config:    {shot.config}")
     click.echo(f"  plate:     {shot.plate} {shot.frames[0]}-{shot.frames[1]}")
     click.echo(f"  reference: {shot.reference}")
     click.echo(f"  licence:   {shot.licence} (DEMO, keyring {shot.keyring})")
+    target = _target_steps(shot.config)
+    if train_steps and target != train_steps:
+        click.echo(f"  note: the shot config (yours, kept) trains to {target} steps, not "
+                   f"--train-steps {train_steps}")
     report = run_validate(shot.config, keyring=shot.keyring)
     click.echo("validate: OK")
     for line in report.lines:
         click.echo(f"  {line}")
-    tracked = track_shot(shot.config, qc=True, keyring=shot.keyring, bar=progress_bar)
-    click.echo("track: OK")
-    for line in tracked.lines():
-        click.echo(f"  {line}")
-    if train_steps:
-        trained = train_shot(shot.config, steps=train_steps, keyring=shot.keyring, bar=progress_bar)
-        click.echo("train: OK (a short cpu-tiny run; previews are labelled synthetic)")
-        for line in trained.lines():
-            click.echo(f"  {line}")
-        rendered = render_shot(shot.config, keyring=shot.keyring, bar=progress_bar)
-        click.echo("render: OK (face elements, labelled synthetic)")
-        for line in rendered.lines():
-            click.echo(f"  {line}")
-        comped = comp_shot(shot.config, keyring=shot.keyring, bar=progress_bar)
-        click.echo("comp: OK (labelled synthetic; check with `oiiotool --info -v`)")
-        for line in comped.lines():
-            click.echo(f"  {line}")
+    # the job's tasks are separate processes: they find the demo keyring in the environment
+    os.environ["VFX_DOUBLE_KEYRING"] = str(shot.keyring)
+    code = start(shot.config, backend="local", until=None if train_steps else "track",
+                 workers=workers, echo=click.echo)
+    if code:
+        return code
+    click.echo("demo: OK (every output is labelled synthetic; `vfx-double status "
+               f"{shot.config}` shows what each stage made and cost)")
     click.echo(f"next: export VFX_DOUBLE_KEYRING={shot.keyring}; "
                f"vfx-double train {shot.config} --resume --steps {PRESETS['cpu-tiny'].steps}  "
                "(continues the demo's run to the preset's steps)")
+    return 0
 
 
 @cli.command()
@@ -132,6 +169,7 @@ def demo(out: Path, frames: int, train_steps: int) -> None:
 @click.option("--frames", "frame_range", help="track only plate frames A-B (default: the shot's range)")
 @click.option("--qc", is_flag=True, help="also write a contact sheet and an H.264 preview")
 @click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+@recorded
 def track(config: Path, frame_range: str | None, qc: bool, keyring: Path | None) -> None:
     """Track the performer (and the actor reference) and extract the faceset."""
     from .io.sequences import parse_frame_range
@@ -158,6 +196,7 @@ TRAIN_STOPPED = 75
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(0),
               help="threads decoding and augmenting batches ahead")
 @click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+@recorded
 def train(config: Path, steps: int | None, resume: bool, run_name: str | None,
           device: str | None, workers: int, keyring: Path | None) -> int:
     """Train the actor-specific face model from the latest faceset (torchrun for multi-GPU)."""
@@ -207,9 +246,35 @@ def job(config: Path, out: Path, run_name: str | None) -> None:
     except FileExistsError as err:
         raise ConfigError(str(out), "a new job file", "an existing file",
                           "write to another path; job files are never overwritten") from err
-    steps = ", ".join(f"{s['name']} ({len(s['parameterSpace']['taskParameterDefinitions'][0]['range'])} tasks)"
+    steps = ", ".join(f"{s['name']} ({len(openjd.task_frames(template, s['name']))} tasks)"
                       if "parameterSpace" in s else s["name"] for s in template["steps"])
     click.echo(f"job: {out} ({openjd.SPEC}): {steps}")
+
+
+@cli.command("run")
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--backend", help="local (runs here; the default), deadline, slurm or opencue "
+              "(default: the shot's farm.backend)")
+@click.option("--until", type=click.Choice(["track", "train", "render", "comp"]),
+              help="the last stage the job runs (default: comp)")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="local: tasks run at once")
+@click.option("--new", "new_job", is_flag=True,
+              help="local: start a new job even when the latest one has tasks left to do")
+@click.option("--run", "run_name", help="the training run the job makes (default: the next one)")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="deadline, opencue: where to write the bundle or outline")
+@click.option("--submit", is_flag=True, help="deadline, opencue: submit what was written")
+@click.option("--no-wait", is_flag=True, help="slurm: return once the job is queued")
+def run_job(config: Path, backend: str | None, until: str | None, workers: int, new_job: bool,
+            run_name: str | None, out: Path | None, submit: bool, no_wait: bool) -> int:
+    """Run the shot's job (track, train, render and comp chunks) on a farm engine: locally
+    with openjd-sessions, or as a Deadline Cloud bundle, Slurm jobs or an OpenCue outline.
+    A rerun of a local job skips its finished tasks."""
+    from pipeline.runs import start
+
+    return start(config, backend=backend, until=until, workers=workers, new=new_job,
+                 run=run_name, out=out, submit=submit, wait=not no_wait, echo=click.echo)
 
 
 @cli.command()
@@ -223,6 +288,7 @@ def job(config: Path, out: Path, run_name: str | None) -> None:
               help="render the latest checkpoint of a run that has not reached its target steps")
 @click.option("--run", "run_name", help="the training run to render with (default: the latest)")
 @click.option("--checkpoint", help="its checkpoint, e.g. step-000003000 (default: its latest)")
+@recorded
 def render(config: Path, frame_range: str | None, device: str | None, batch: int,
            keyring: Path | None, unfinished: bool, run_name: str | None,
            checkpoint: str | None) -> None:
@@ -242,6 +308,7 @@ def render(config: Path, frame_range: str | None, device: str | None, batch: int
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--frames", "frame_range", help="comp only plate frames A-B (default: the shot's range)")
 @click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+@recorded
 def comp(config: Path, frame_range: str | None, keyring: Path | None) -> None:
     """Composite the latest face elements into the plates (colour managed, EXR out)."""
     from .comp.stage import comp_shot

@@ -285,3 +285,48 @@ def load(path: str | Path) -> ShotConfig:
     object.__setattr__(cfg, "raw", data)
     return cfg
 
+
+
+#: set by a farm job for every task: the settings' hash when the job was submitted
+SUBMITTED_ENV = "VFX_DOUBLE_CONFIG_SHA256"
+#: the job's folder, whose config.json holds the settings as submitted
+JOB_ENV = "VFX_DOUBLE_JOB"
+
+
+def check_submitted(cfg: ShotConfig, environ: dict[str, str] | None = None) -> None:
+    """Inside a farm task, refuse a shot config that changed after the job was submitted
+    (its chunks would mix two configs in one version); the error names what changed."""
+    import os
+
+    env = os.environ if environ is None else environ
+    wanted = env.get(SUBMITTED_ENV, "")
+    if not wanted or wanted == cfg.config_hash():
+        return
+    changed = "the settings' hash"
+    job = env.get(JOB_ENV, "")
+    snapshot = Path(job) / "config.json" if job else None
+    if snapshot is not None and snapshot.is_file():
+        from .records import read_json
+
+        try:
+            before = read_json(snapshot, "config", ConfigError).get("settings", {})
+            changed = ", ".join(settings_diff(before, cfg.raw)[:4]) or changed
+        except ConfigError:
+            pass
+    raise ConfigError(str(cfg.source), f"the config the job was submitted with (sha256 "
+                      f"{wanted[:12]})", f"changed since: {changed}",
+                      "restore it, or submit the job again (vfx-double run)")
+
+
+def settings_diff(before: Any, after: Any, key: str = "") -> list[str]:
+    """``a.b: old -> new`` for every leaf that differs between two settings trees."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for name in sorted(set(before) | set(after), key=str):
+            sub = f"{key}.{name}" if key else str(name)
+            out += settings_diff(before.get(name, "<unset>"), after.get(name, "<unset>"), sub)
+        return out
+    if json.dumps(before, default=str, sort_keys=True) == json.dumps(after, default=str,
+                                                                       sort_keys=True):
+        return []
+    return [f"{key}: {json.dumps(before, default=str)} -> {json.dumps(after, default=str)}"]

@@ -160,6 +160,7 @@ def open_shot(path: str | Path, *, uses: tuple[str, ...], frames: tuple[int, int
     colour, then frames on disk. The keyring comes from the caller (CLI flag) or the
     environment, never from the shot config."""
     cfg = config_mod.load(path)
+    config_mod.check_submitted(cfg)
     wanted = tuple(cfg.use if u == "use" else u for u in uses)
     lic = licence_mod.check(cfg.actor.licence, cfg.show, wanted, on, keyring,
                             actor=cfg.actor.name, where=cfg.where("actor", "licence"))

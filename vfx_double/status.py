@@ -2,8 +2,9 @@
 nothing and needs no licence): per stage its versions and, for the latest, what is done and
 what is missing; training's step of its target, last loss and time spent; the audit log.
 
-Cost per stage (CPU- and GPU-hours) comes from the farm runner's task records, which do not
-exist yet (issue 12); until then status reports the training time a run recorded itself.
+Cost per stage (CPU- and GPU-hours) is summed from the shot's task records
+(:mod:`vfx_double.tasks`: every stage run leaves one, on any engine), with the tasks that
+failed, the frames no later task finished, and the last error with its log.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .io.sequences import FrameSequence, format_frames
 from .model.checkpoint import latest_checkpoint
 from .records import read_json
 from .shot import sequence_frames
+from .tasks import StageCost, costs, read_records
 from .workarea import WorkArea
 
 
@@ -33,6 +35,7 @@ class StageStatus:
     done: str = ""
     missing: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    cost: StageCost | None = None
 
 
 @dataclass
@@ -52,6 +55,15 @@ class ShotStatus:
                 if s.missing:
                     head += f"; missing {s.missing}"
             out.append(head)
+            c = s.cost
+            if c is not None and c.tasks:
+                out.append(f"           cost {c.cpu_hours:.3f} CPU-h, {c.gpu_hours:.3f} GPU-h "
+                           f"over {c.tasks} task(s), {c.failed} failed")
+                if c.failed_frames:
+                    out.append(f"           failed, not redone: {', '.join(c.failed_frames)}")
+                if c.last_error:
+                    out.append(f"           last error: {c.last_error}"
+                               + (f" (log {c.last_error_log})" if c.last_error_log else ""))
         out.append(f"  audit    {self.audit}")
         return out
 
@@ -70,8 +82,10 @@ def shot_status(path: str | Path) -> ShotStatus:
     area = WorkArea(cfg.shot_dir)
     plate, frames = sequence_frames(cfg.plate, cfg.where("plate", "path"))
     stages = []
+    spent = costs(read_records(cfg.shot_dir))
     for stage in ("track", "faceset", "train", "render", "comp"):
-        status = StageStatus(stage, [area.version_name(stage, n) for n in area.versions(stage)])
+        status = StageStatus(stage, [area.version_name(stage, n) for n in area.versions(stage)],
+                             cost=spent.get(stage))
         latest = area.latest(stage)
         status.latest = latest.name if latest else None
         if latest is not None:

@@ -3,6 +3,7 @@
 ```
 <work_root>/<show>/<shot>/
   track/v001/  faceset/v001/  train/run-001/  render/v001/  comp/v001/  review/v001/
+  farm/job-001/  (a submitted job: pipeline/submit.py)  tasks/  (task records: cost)
   audit.jsonl
 ```
 A new version folder is made with an exclusive ``mkdir``, so two processes asking at once
@@ -33,6 +34,7 @@ STAGES: dict[str, str] = {
     "render": "v",
     "comp": "v",
     "review": "v",
+    "farm": "job-",
 }
 PAD = 3
 

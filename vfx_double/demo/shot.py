@@ -57,8 +57,10 @@ def layout(root: Path, frames: int) -> DemoShot:
 
 
 def build(root: Path, frames: int = 48, today: dt.date | None = None,
-          progress: ProgressFn | None = None) -> DemoShot:
-    """Write (or complete) the demo shot under ``root``; existing frames and keys are kept."""
+          progress: ProgressFn | None = None, train_steps: int | None = None) -> DemoShot:
+    """Write (or complete) the demo shot under ``root``; existing frames and keys are kept.
+    ``train_steps`` goes into the shot config as ``train.steps`` (a farm job's training
+    task runs to the config's target; None: the preset's)."""
     root = root.absolute()
     shot = layout(root, frames)
     colour = ColourConfig.load(DEFAULT_CONFIG)
@@ -85,7 +87,7 @@ def build(root: Path, frames: int = 48, today: dt.date | None = None,
         "frame_size": list(FRAME_SIZE),
         **{name: {str(k): v for k, v in m.items()} for name, m in truth.items()},
     })
-    _write_configs(shot)
+    _write_configs(shot, train_steps)
     return shot
 
 
@@ -122,7 +124,7 @@ def _write_keys_and_licence(shot: DemoShot, today: dt.date) -> None:
     licence_mod.issue(lic, private, shot.licence)
 
 
-def _write_configs(shot: DemoShot) -> None:
+def _write_configs(shot: DemoShot, train_steps: int | None = None) -> None:
     show_dir = shot.config.parent
 
     def rel(path: Path) -> str:
@@ -158,6 +160,8 @@ def _write_configs(shot: DemoShot) -> None:
         performer:
           select: largest
         """)
+    if train_steps:
+        shot_yaml += f"train:\n  steps: {train_steps}  # the demo's short cpu-tiny run\n"
     for path, text in ((show_dir / "_show.yaml", show_yaml), (shot.config, shot_yaml)):
         # A config the user has edited is theirs: it is never replaced.
         if not path.exists():

@@ -1,0 +1,63 @@
+"""``vfx-double run``: a shot's job on the backend asked for. Locally the shot's latest job
+is continued (its done tasks skipped; a complete one is reported, not run again) unless
+``new``; every other backend gets a new job folder per call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from vfx_double.config import load, settings_diff
+from vfx_double.errors import ConfigError
+from vfx_double.records import read_json
+
+from . import local
+from .backends import RunOptions
+from .backends import backend as get_backend
+from .submit import SNAPSHOT, Job, latest_job, prepare
+
+
+def start(config: Path, *, backend: str | None = None, until: str | None = None,
+          workers: int = 1, new: bool = False, run: str | None = None,
+          out: Path | None = None, submit: bool = False, wait: bool = True,
+          echo: Callable[[str], None] = print) -> int:
+    cfg = load(config)
+    name = backend or cfg.farm.backend
+    engine = get_backend(name, "--backend" if backend else cfg.where("farm", "backend"))
+    options = RunOptions(workers=workers, submit=submit, wait=wait, out=out)
+    job = None if new or name != "local" else latest_job(cfg, "local")
+    if job is not None and not left(job):
+        echo(f"run: {job.name} ({job.folder}) is complete: nothing to do; add --new to run "
+             "the shot again (new versions; nothing is overwritten)")
+        return 0
+    if job is not None:
+        last = job.steps()[-1]["name"]
+        if (until is not None and until != last) or (run is not None
+                                                     and f"({run})" not in job.template["name"]):
+            raise ConfigError("vfx-double run", f"the --until/--run of {job.name}, which has "
+                              f"tasks left (until {last}, {job.template['name']})",
+                              f"--until {until or '(none)'} --run {run or '(none)'}",
+                              "rerun as before to continue it, or add --new")
+        changed(job, cfg)
+        echo(f"run: continuing {job.name} ({job.folder})")
+    else:
+        job = prepare(config, run=run, until=until, backend=name)
+        echo(f"run: {job.name} ({job.folder}) on {name}")
+    return engine.run(job, options, echo)
+
+
+def left(job: Job) -> int:
+    """How many of ``job``'s tasks are not done."""
+    done = local.finished(job)
+    return sum(t.key not in done for t in local.plan(job))
+
+
+def changed(job: Job, cfg) -> None:  # type: ignore[no-untyped-def]
+    """Refuse to continue a job whose shot config changed since it was submitted."""
+    if job.parameters.get("ConfigSha256") == cfg.config_hash():
+        return
+    before = read_json(job.folder / SNAPSHOT, "config", ConfigError).get("settings", {})
+    diff = ", ".join(settings_diff(before, cfg.raw)[:4]) or "its settings' hash"
+    raise ConfigError(str(cfg.source), f"the config {job.name} was submitted with",
+                      f"changed since: {diff}",
+                      "restore it to continue the job, or start a new one with --new")
