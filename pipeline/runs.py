@@ -17,10 +17,15 @@ from .backends import backend as get_backend
 from .submit import SNAPSHOT, Job, latest_job, prepare
 
 
+#: engines whose workers are other machines with their own vfx-double (local and slurm run
+#: this install's, on this machine or a cluster sharing its file system)
+REMOTE = ("deadline", "opencue")
+
+
 def start(config: Path, *, backend: str | None = None, until: str | None = None,
           workers: int = 1, new: bool = False, run: str | None = None,
           out: Path | None = None, submit: bool = False, wait: bool = True,
-          echo: Callable[[str], None] = print) -> int:
+          command: str | None = None, echo: Callable[[str], None] = print) -> int:
     cfg = load(config)
     name = backend or cfg.farm.backend
     engine = get_backend(name, "--backend" if backend else cfg.where("farm", "backend"))
@@ -41,7 +46,9 @@ def start(config: Path, *, backend: str | None = None, until: str | None = None,
         changed(job, cfg)
         echo(f"run: continuing {job.name} ({job.folder})")
     else:
-        job = prepare(config, run=run, until=until, backend=name)
+        if command is None and name in REMOTE:
+            command = "vfx-double"  # the workers' own install, on their PATH
+        job = prepare(config, run=run, until=until, backend=name, command=command)
         echo(f"run: {job.name} ({job.folder}) on {name}")
     return engine.run(job, options, echo)
 

@@ -266,15 +266,19 @@ def job(config: Path, out: Path, run_name: str | None) -> None:
               help="deadline, opencue: where to write the bundle or outline")
 @click.option("--submit", is_flag=True, help="deadline, opencue: submit what was written")
 @click.option("--no-wait", is_flag=True, help="slurm: return once the job is queued")
+@click.option("--vfx-double", "command", help="the command tasks run (default: this install's "
+              "vfx-double; `vfx-double` on the workers' PATH for deadline and opencue)")
 def run_job(config: Path, backend: str | None, until: str | None, workers: int, new_job: bool,
-            run_name: str | None, out: Path | None, submit: bool, no_wait: bool) -> int:
+            run_name: str | None, out: Path | None, submit: bool, no_wait: bool,
+            command: str | None) -> int:
     """Run the shot's job (track, train, render and comp chunks) on a farm engine: locally
     with openjd-sessions, or as a Deadline Cloud bundle, Slurm jobs or an OpenCue outline.
     A rerun of a local job skips its finished tasks."""
     from pipeline.runs import start
 
     return start(config, backend=backend, until=until, workers=workers, new=new_job,
-                 run=run_name, out=out, submit=submit, wait=not no_wait, echo=click.echo)
+                 run=run_name, out=out, submit=submit, wait=not no_wait, command=command,
+                 echo=click.echo)
 
 
 @cli.command()

@@ -126,6 +126,10 @@ def test_the_cli_exits_2_without_a_farm(shot: MiniShot, no_farm: Path, capsys) -
     assert main(["run", str(shot.config), "--backend", "deadline", "--submit"]) == 2
     err = capsys.readouterr().err
     assert "none configured" in err and "nothing was submitted" in err
+    # the bundle runs the workers' own vfx-double, not this machine's venv
+    bundle = shot.root / "work" / "SHOW" / "sh010" / "farm" / "job-001" / deadline.BUNDLE
+    values = json.loads((bundle / "parameter_values.json").read_text())["parameterValues"]
+    assert {"name": "VfxDouble", "value": "vfx-double"} in values
 
 
 def test_submit_with_a_farm_calls_deadline_bundle_submit(shot: MiniShot, tmp_path: Path,
