@@ -83,18 +83,21 @@ def plan(job: Job) -> list[Task]:
     return tasks
 
 
-def finished(job: Job) -> set[str]:
-    """Keys of the tasks a previous run of this job completed."""
-    done = set()
+def states(job: Job) -> dict[str, str]:
+    """Task key -> how its last run here ended (done, failed)."""
+    out = {}
     if job.tasks.is_dir():
         for path in job.tasks.glob("*.json"):
             try:
-                record = read_json(path, "options", ConfigError)
+                out[path.stem] = str(read_json(path, "options", ConfigError).get("state"))
             except ConfigError:
                 continue  # a record cut short is a task to run again
-            if record.get("state") == "done":
-                done.add(path.stem)
-    return done
+    return out
+
+
+def finished(job: Job) -> set[str]:
+    """Keys of the tasks a previous run of this job completed."""
+    return {key for key, state in states(job).items() if state == "done"}
 
 
 class _TaskLog(logging.Handler):

@@ -68,3 +68,39 @@ def changed(job: Job, cfg) -> None:  # type: ignore[no-untyped-def]
     raise ConfigError(str(cfg.source), f"the config {job.name} was submitted with",
                       f"changed since: {diff}",
                       "restore it to continue the job, or start a new one with --new")
+
+
+def job_status(cfg) -> dict | None:  # type: ignore[no-untyped-def, type-arg]
+    """The shot's latest job for ``vfx-double status``: its folder, engine and, for a local
+    job, tasks done, failed (with their logs) and left."""
+    from vfx_double.workarea import WorkArea
+
+    from .submit import STAGE, TEMPLATE, open_job
+
+    area = WorkArea(cfg.shot_dir)
+    numbers = [n for n in area.versions(STAGE)
+               if (area.version_dir(STAGE, n) / TEMPLATE).is_file()]
+    if not numbers:
+        return None
+    job = open_job(area.version_dir(STAGE, numbers[-1]))
+    out = {"job": job.name, "folder": str(job.folder), "backend": job.backend,
+           "template": job.template["name"]}
+    if job.backend == "local":
+        tasks = local.plan(job)
+        states = local.states(job)
+        out["tasks"] = len(tasks)
+        out["done"] = sum(states.get(t.key) == "done" for t in tasks)
+        out["failed"] = {t.label: str(job.logs / f"{t.key}.log") for t in tasks
+                         if states.get(t.key) == "failed"}
+    return out
+
+
+def job_lines(info: dict | None) -> list[str]:  # type: ignore[type-arg]
+    if info is None:
+        return ["  farm     no job yet (vfx-double run SHOT.yaml)"]
+    line = f"  farm     latest {info['job']} ({info['backend'] or 'written only'})"
+    if "tasks" in info:
+        line += f": {info['done']}/{info['tasks']} tasks done"
+        if info["failed"]:
+            line += ", failed: " + "; ".join(f"{k} (log {v})" for k, v in info["failed"].items())
+    return [line]

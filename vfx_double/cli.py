@@ -218,11 +218,23 @@ def train(config: Path, steps: int | None, resume: bool, run_name: str | None,
 @click.option("--json", "as_json", is_flag=True, help="print the status as JSON")
 def status(config: Path, as_json: bool) -> None:
     """Where a shot stands: each stage's versions, what the latest holds and lacks, training's
-    step of its target and last loss, the audit log. Reads the work area only."""
+    step of its target and last loss, cost (CPU- and GPU-hours) with failed tasks and the last
+    error, the audit log and the latest farm job. Reads the work area only."""
+    import json
+
     from .status import shot_status
 
+    from pipeline.runs import job_lines, job_status
+
+    from .config import load
+
     report = shot_status(config)
-    click.echo(report.to_json() if as_json else "\n".join(report.lines()))
+    farm = job_status(load(config))
+    if as_json:
+        click.echo(json.dumps({**json.loads(report.to_json()), "farm": farm}, indent=2,
+                              sort_keys=True))
+    else:
+        click.echo("\n".join(report.lines() + job_lines(farm)))
 
 
 @cli.command()

@@ -85,6 +85,10 @@ def test_status_sums_the_task_records_into_cost(demo_run) -> None:
     assert train.cost.cpu_hours == pytest.approx(by_stage["train"]["cpu_s"] / 3600, abs=1e-4)
     assert "step 20 of 20" in train.done
     assert json.loads(report.to_json())["stages"][3]["cost"]["tasks"] == 2  # render
+    lines: list[str] = []
+    assert _run_cli(["status", str(config), "--json"], lines) == 0
+    farm = json.loads("\n".join(lines))["farm"]
+    assert (farm["job"], farm["backend"], farm["done"], farm["tasks"]) == ("job-001", "local", 6, 6)
 
 
 def test_unknown_backend_names_the_valid_ones(tmp_path: Path, capsys) -> None:
@@ -142,3 +146,6 @@ def test_a_failing_stage_task_stops_the_run_and_status_names_it(mini: MiniShot,
     assert "train" not in out.split("STOPPED")[0]  # nothing after track started
     lines = "\n".join(shot_status(mini.config).lines())
     assert f"(log {log})" in lines
+    assert main(["status", str(mini.config)]) == 0
+    farm = capsys.readouterr().out.splitlines()[-1]
+    assert farm == f"  farm     latest job-001 (local): 0/8 tasks done, failed: track (log {log})"
