@@ -246,6 +246,10 @@ def check_reachable() -> None:
         raise ConfigError(_where(), "the Slurm client commands on PATH",
                           f"no {', '.join(missing)}",
                           "install slurm-client (or use --backend local)")
+    conf = os.environ.get("SLURM_CONF")
+    if conf and not Path(conf).is_file():
+        raise ConfigError(_where(), "SLURM_CONF naming the cluster's slurm.conf", "no such file",
+                          "fix or unset SLURM_CONF; nothing was submitted")
     try:
         ping = _client("scontrol", "ping")
     except subprocess.TimeoutExpired:
@@ -254,7 +258,9 @@ def check_reachable() -> None:
                           "check SLURM_CONF and that slurmctld runs; nothing was submitted")
     if ping.returncode != 0 or not re.search(r"\bis UP\b", ping.stdout):
         raise ConfigError(_where(), "a Slurm controller that answers",
-                          f"scontrol ping: {_one_line(ping.stdout + ' ' + ping.stderr)}",
+                          "scontrol ping: "
+                          + _one_line((ping.stdout.strip() or ping.stderr).splitlines()[0]
+                                      if (ping.stdout.strip() or ping.stderr) else ""),
                           "check SLURM_CONF and that slurmctld runs; nothing was submitted")
 
 
@@ -409,7 +415,9 @@ def submitted(job: Job) -> dict[str, str]:
 def state(job: Job, ids: dict[str, str] | None = None) -> list[StepState]:
     """Each submitted step's Slurm job id and the state of each of its tasks."""
     ids = submitted(job) if ids is None else ids
-    return [step_state(step, jid) for step, jid in ids.items()]
+    order = [s["name"] for s in job.steps()]
+    steps = sorted(ids, key=lambda n: order.index(n) if n in order else len(order))
+    return [step_state(step, ids[step]) for step in steps]
 
 
 # -- run -------------------------------------------------------------------------------------

@@ -194,6 +194,17 @@ def test_unreachable_controller_is_one_config_error_and_submits_nothing(
     assert slurm.submitted(job) == {} and not (job.folder / "slurm").exists()
 
 
+def test_slurm_conf_naming_no_file_is_a_config_error(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("sbatch", "scontrol", "scancel"):   # present or not, never reached
+        (tmp_path / name).write_text("#!/bin/bash\nexit 9\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "nowhere.conf"))
+    with pytest.raises(ConfigError, match="no such file.*nothing was submitted"):
+        slurm.submit(make_job(tmp_path / "job-001"))
+
+
 def test_missing_slurm_commands_are_a_config_error(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -260,8 +271,8 @@ def test_demo_runs_to_comp_on_slurm_with_training_requeued(
     from vfx_double.demo import shot as demo_shot
 
     shot = demo_shot.build(tmp_path / "demo", frames=4, train_steps=TRAIN_STEPS)
-    with open(shot.config, "a") as f:      # the demo writes "train:\n  steps: N"
-        f.write(f"  checkpoint_every: {CHECKPOINT_EVERY}\n")
+    with open(shot.config, "a") as f:      # the demo writes "train:\n  steps: N" last
+        f.write(f"  checkpoint_every: {CHECKPOINT_EVERY}\nfarm:\n  chunk_size: 2\n")
     monkeypatch.setenv("VFX_DOUBLE_KEYRING", str(shot.keyring))   # sbatch exports it
     job = prepare(shot.config, backend="slurm")
     run_dir = shot.root / "work" / "DEMO" / "sh010" / "train" / "run-001"
@@ -293,6 +304,7 @@ def test_demo_runs_to_comp_on_slurm_with_training_requeued(
     # every step COMPLETED, every array task too
     states = {s.step: s for s in slurm.state(job)}
     assert sorted(states) == ["comp", "render", "track", "train"]
+    assert len(states["render"].tasks) == len(states["comp"].tasks) == 2   # arrays of 2
     for s in states.values():
         assert s.completed, (s, log)
         assert len(s.tasks) == len(job.tasks_of(next(x for x in job.steps()
@@ -302,6 +314,7 @@ def test_demo_runs_to_comp_on_slurm_with_training_requeued(
     shown = slurm_cluster.client("scontrol", "show", "job", "--oneliner",
                                  states["train"].job_id).stdout
     assert re.search(r"\bRestarts=[1-9]", shown) and "Requeue=1" in shown, shown
+    print(shown)   # the evidence, with pytest -s
     train_log = (job.logs / "train-0.log").read_text()
     assert "SIGUSR1: forwarded to the training task" in train_log, train_log
     assert "requeueing job" in train_log, train_log
