@@ -45,6 +45,8 @@ from .submit import Job
 
 #: lines of a failed task's log shown in the summary
 TAIL = 6
+#: train's exit status when a signal stopped it at a checkpoint (vfx_double.cli)
+TRAIN_STOPPED = 75
 
 
 @dataclass
@@ -284,6 +286,9 @@ def summary(job: Job, tasks: list[Task], failure: Outcome, done: int) -> list[st
     lines = [f"run: {job.name} STOPPED: task {failure.task.label} failed with exit status "
              f"{failure.exit_code} after {failure.seconds:.1f} s",
              f"  log: {failure.log}"]
+    if failure.exit_code == TRAIN_STOPPED:
+        lines.append("  (training was stopped by a signal at a checkpoint before its target "
+                     "steps: a rerun resumes it)")
     tail = _tail(failure.log, TAIL)
     if tail:
         lines.append("  last lines:")

@@ -4,6 +4,7 @@ is continued (its done tasks skipped; a complete one is reported, not run again)
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +47,9 @@ def start(config: Path, *, backend: str | None = None, until: str | None = None,
         changed(job, cfg)
         echo(f"run: continuing {job.name} ({job.folder})")
     else:
+        preflight = getattr(engine, "check_reachable", None)
+        if preflight is not None:
+            preflight()  # an engine that cannot take the job: refused before a job folder
         if command is None and name in REMOTE:
             command = "vfx-double"  # the workers' own install, on their PATH
         job = prepare(config, run=run, until=until, backend=name, command=command)
@@ -85,6 +89,13 @@ def job_status(cfg) -> dict | None:  # type: ignore[no-untyped-def, type-arg]
     job = open_job(area.version_dir(STAGE, numbers[-1]))
     out = {"job": job.name, "folder": str(job.folder), "backend": job.backend,
            "template": job.template["name"]}
+    if job.backend == "slurm":
+        from . import slurm
+
+        try:
+            out["slurm"] = {s.step: s.summary() for s in slurm.state(job)}
+        except (OSError, ConfigError, subprocess.SubprocessError) as err:
+            out["slurm"] = {"error": str(err).splitlines()[0][:200]}
     if job.backend == "local":
         tasks = local.plan(job)
         states = local.states(job)
@@ -99,6 +110,8 @@ def job_lines(info: dict | None) -> list[str]:  # type: ignore[type-arg]
     if info is None:
         return ["  farm     no job yet (vfx-double run SHOT.yaml)"]
     line = f"  farm     latest {info['job']} ({info['backend'] or 'written only'})"
+    if "slurm" in info:
+        line += ": " + "; ".join(f"{k} {v}" for k, v in info["slurm"].items())
     if "tasks" in info:
         line += f": {info['done']}/{info['tasks']} tasks done"
         if info["failed"]:

@@ -58,7 +58,9 @@ class ShotStatus:
             c = s.cost
             if c is not None and c.tasks:
                 out.append(f"           cost {c.cpu_hours:.3f} CPU-h, {c.gpu_hours:.3f} GPU-h "
-                           f"over {c.tasks} task(s), {c.failed} failed")
+                           f"over {c.tasks} task(s), {c.failed} failed"
+                           + (f", {c.stopped} stopped and resumed or to resume" if c.stopped
+                              else ""))
                 if c.failed_frames:
                     out.append(f"           failed, not redone: {', '.join(c.failed_frames)}")
                 if c.last_error:

@@ -28,6 +28,8 @@ SCHEMA = "TaskRecord.1"
 FOLDER = "tasks"
 #: set by a backend: the log its task's output goes to
 LOG_ENV = "VFX_DOUBLE_TASK_LOG"
+#: train's exit status when a signal stopped it at a checkpoint (vfx_double.cli.TRAIN_STOPPED)
+STOPPED = 75
 #: records read at most (the newest), so status stays quick on a shot with a long history
 LIMIT = 20_000
 
@@ -97,6 +99,8 @@ class StageCost:
 
     tasks: int = 0
     failed: int = 0
+    #: training tasks a signal stopped at a checkpoint (exit 75), to be resumed
+    stopped: int = 0
     cpu_hours: float = 0.0
     gpu_hours: float = 0.0
     wall_hours: float = 0.0
@@ -133,12 +137,14 @@ def costs(records: list[dict[str, Any]]) -> dict[str, StageCost]:
         cost.gpu_hours += float(rec.get("gpu_s") or 0) / 3600
         cost.wall_hours += float(rec.get("wall_s") or 0) / 3600
         outcome[(str(rec.get("stage")), rec.get("frames"))] = rec
-        if rec.get("exit"):
+        if rec.get("exit") == STOPPED:
+            cost.stopped += 1
+        elif rec.get("exit"):
             cost.failed += 1
             cost.last_error = str(rec.get("error") or f"exit status {rec.get('exit')}")
             cost.last_error_log = rec.get("log")
     for (stage, frames), rec in outcome.items():
-        if rec.get("exit"):
+        if rec.get("exit") and rec.get("exit") != STOPPED:
             out[stage].failed_frames.append(frames or "all")
     for cost in out.values():
         cost.cpu_hours, cost.gpu_hours, cost.wall_hours = (

@@ -161,7 +161,7 @@ def test_training_script_without_a_signal_passes_the_exit_status(tmp_path: Path,
 
 
 def test_unreachable_controller_is_one_config_error_and_submits_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     conf = tmp_path / "slurm.conf"
     conf.write_text("ClusterName=dead\nSlurmctldHost=localhost(127.0.0.1)\nSlurmctldPort=9\n"
                     f"AuthType=auth/munge\nAuthInfo=socket={tmp_path}/no.socket\n"
@@ -192,6 +192,16 @@ def test_unreachable_controller_is_one_config_error_and_submits_nothing(
     assert "nothing was submitted" in text
     assert not trace.exists() and lines == []
     assert slurm.submitted(job) == {} and not (job.folder / "slurm").exists()
+    # through the CLI: one line, exit 2, and not even a job folder in the shot's work area
+    from tests.shots import make_shot
+    from vfx_double.cli import main
+
+    shot = make_shot(tmp_path / "shot")
+    assert main(["run", str(shot.config), "--backend", "slurm"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "nothing was submitted" in err
+    assert not (shot.root / "work" / "SHOW" / "sh010" / "farm").exists()
+    assert not trace.exists()
 
 
 def test_slurm_conf_naming_no_file_is_a_config_error(tmp_path: Path,
@@ -332,3 +342,15 @@ def test_demo_runs_to_comp_on_slurm_with_training_requeued(
     for step in job.steps():
         for i in range(len(job.tasks_of(step))):
             assert (job.logs / f"{step['name']}-{i}.log").is_file()
+    # status reads the job's state back from the cluster, and the stages' cost records
+    from pipeline.runs import job_status
+    from vfx_double.config import load
+    from vfx_double.status import shot_status
+
+    farm = job_status(load(shot.config))
+    assert farm["backend"] == "slurm" and farm["slurm"]["train"] == "COMPLETED", farm
+    assert farm["slurm"]["render"] == "COMPLETED 2", farm
+    train = next(x for x in shot_status(shot.config).stages if x.stage == "train")
+    # stopped by the signal (exit 75, not a failure), then resumed to its end
+    assert (train.cost.tasks, train.cost.stopped, train.cost.failed) == (2, 1, 0), train.cost
+    assert train.cost.failed_frames == [] and train.cost.last_error == ""
