@@ -6,7 +6,8 @@ What each stage allows (checked in its code):
 - track: one task per shot, with its QC contact sheet and preview. Pass one, gap filling and zero-lag smoothing need the whole
   shot, and it writes its track and faceset versions only once every frame is tracked, so
   an interrupted task leaves no version the next stage could pick up.
-- train: one task. Its run is named here, at submission (``--run run-NNN``): the first task
+- train: one task, on ``farm.gpus`` GPUs (a GPU preset): ``train --nproc N`` starts a
+  rank per GPU under torchrun and turns a stop signal into one checkpoint and exit 75. Its run is named here, at submission (``--run run-NNN``): the first task
   starts it, a retried or requeued one resumes it, with the same command line. A task
   stopped by a signal exits 75 so the engine retries it rather than starting render.
 - render: frame chunks of ``farm.chunk_size``, in parallel, pinned to the named run (render
@@ -85,11 +86,13 @@ def build(cfg: ShotConfig, *, run: str | None = None, until: str | None = None) 
     _, plate_frames = sequence_frames(cfg.plate, cfg.where("plate", "path"))
     frames = chunks(plate_frames[0], plate_frames[-1], cfg.farm.chunk_size)
     gpu = cfg.train.preset != "cpu-tiny"
+    # several GPUs: one rank each under torchrun, started by the task's own command
+    nproc = ("--nproc", str(cfg.farm.gpus)) if gpu and cfg.farm.gpus > 1 else ()
     span = {"frames": f"{plate_frames[0]}-{plate_frames[-1]}", "chunk_size": cfg.farm.chunk_size}
     steps = (
         StepSpec("track", ("track", config, "--qc")),
-        StepSpec("train", ("train", config, "--run", run), depends_on=("track",),
-                 gpus=1 if gpu else 0, memory_gib=16 if gpu else 8),
+        StepSpec("train", ("train", config, "--run", run) + nproc, depends_on=("track",),
+                 gpus=cfg.farm.gpus if gpu else 0, memory_gib=16 if gpu else 8),
         StepSpec("render", ("render", config, "--frames", "{frames}", "--run", run),
                  chunks=frames, depends_on=("train",), gpus=1 if gpu else 0, **span),
         StepSpec("comp", ("comp", config, "--frames", "{frames}"), chunks=frames,

@@ -10,10 +10,9 @@ in the template's order and chained with ``--dependency=afterok``; then Slurm ru
   the background, forwards USR1 / TERM to it, waits, and when the task exits 75
   (:data:`vfx_double.cli.TRAIN_STOPPED`: checkpointed before its target) calls
   ``scontrol requeue $SLURM_JOB_ID``; the requeued job runs the same ``train --run
-  run-NNN`` command line, which resumes that run. More than one GPU: ``torchrun
-  --nproc_per_node N -m vfx_double.cli train ...``; the signal then goes to torchrun's
-  workers (torchrun itself would die of USR1), and a non-zero exit after a forwarded
-  signal is requeued too (torchrun reports its workers' 75 as a failure).
+  run-NNN`` command line, which resumes that run. More than one GPU: the template's
+  command already says ``train --nproc N`` (vfx_double.train.launch: torchrun under it,
+  a signal turned into one checkpoint and exit 75), so the script runs it as it is.
 - Every task gets the job environment (``VFX_DOUBLE_CONFIG_SHA256``, ``VFX_DOUBLE_JOB``)
   and ``VFX_DOUBLE_TASK_LOG``, its log ``<job>/logs/<step>-<index>.log`` (sbatch
   ``--output``, appended to: a requeued or retried task keeps its earlier attempts'
@@ -107,14 +106,8 @@ def log_path(job: Job, step: str, index: int | str) -> Path:
 
 
 def task_command(job: Job, step: dict[str, Any], frames: str | None) -> list[str]:
-    """The task's command line; a training step on several GPUs under torchrun."""
-    argv = job.command(step, frames)
-    n = gpus(step)
-    if step["name"] in REQUEUED_STEPS and n > 1:
-        exe = Path(argv[0])
-        torchrun = str(exe.with_name("torchrun")) if exe.parent != Path(".") else "torchrun"
-        argv = [torchrun, f"--nproc_per_node={n}", "-m", "vfx_double.cli"] + argv[1:]
-    return argv
+    """The task's command line, exactly as the template says."""
+    return job.command(step, frames)
 
 
 def script(job: Job, step: dict[str, Any], after: Sequence[str] = ()) -> str:
@@ -124,7 +117,6 @@ def script(job: Job, step: dict[str, Any], after: Sequence[str] = ()) -> str:
     array = tasks != [None]
     requeue = name in REQUEUED_STEPS
     n_gpus = gpus(step)
-    torchrun = requeue and n_gpus > 1
     directives = [
         f"--job-name={job_name(job, step)}",
         f"--chdir={job.folder}",
@@ -171,15 +163,12 @@ def script(job: Job, step: dict[str, Any], after: Sequence[str] = ()) -> str:
     if not requeue:
         lines.append('exec "${task[@]}"')
     else:
-        lines += _requeue_body(torchrun)
+        lines += _requeue_body()
     return "\n".join(lines) + "\n"
 
 
-def _requeue_body(torchrun: bool) -> list[str]:
-    # torchrun dies of USR1 and turns TERM into a failure: its workers get the signal
-    target = '$(pgrep -P "$child" || echo "$child")' if torchrun else '"$child"'
-    stopped = (f'[ "$status" -eq {TRAIN_STOPPED} ] || {{ [ -n "$signalled" ] && '
-               '[ "$status" -ne 0 ]; }' if torchrun else f'[ "$status" -eq {TRAIN_STOPPED} ]')
+def _requeue_body() -> list[str]:
+    stopped = f'[ "$status" -eq {TRAIN_STOPPED} ]'
     return [
         "# Slurm signals this shell (--signal=B:USR1, preemption's TERM); the task gets it",
         "# and checkpoints, exits 75, and the job is requeued to resume the same run.",
@@ -187,7 +176,7 @@ def _requeue_body(torchrun: bool) -> list[str]:
         "forward() {",
         '  signalled=$1',
         '  echo "vfx_double: $(date -Is) SIG$1: forwarded to the training task"',
-        f"  kill -s \"$1\" {target} 2>/dev/null",
+        '  kill -s "$1" "$child" 2>/dev/null',
         "}",
         "trap 'forward USR1' USR1",
         "trap 'forward TERM' TERM",

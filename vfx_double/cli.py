@@ -196,11 +196,30 @@ TRAIN_STOPPED = 75
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(0),
               help="threads decoding and augmenting batches ahead")
 @click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+@click.option("--nproc", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="training processes, one per GPU: more than 1 starts them under torchrun "
+                   "(a signal to this command stops them all at one checkpoint)")
 @recorded
 def train(config: Path, steps: int | None, resume: bool, run_name: str | None,
-          device: str | None, workers: int, keyring: Path | None) -> int:
+          device: str | None, workers: int, keyring: Path | None, nproc: int) -> int:
     """Train the actor-specific face model from the latest faceset (torchrun for multi-GPU)."""
+    from .train import launch
     from .train.stage import train_shot
+
+    if nproc > 1 and not launch.under_torchrun():
+        argv = [str(config)] + (["--steps", str(steps)] if steps else []) + (
+            ["--resume"] if resume else []) + (["--run", run_name] if run_name else []) + (
+            ["--device", device] if device else []) + ["--workers", str(workers)] + (
+            ["--keyring", str(keyring)] if keyring else [])
+
+        def run_dir() -> Path | None:
+            from .config import load
+            from .workarea import WorkArea
+
+            area = WorkArea(load(config).shot_dir)
+            return area.stage_dir("train") / run_name if run_name else area.latest("train")
+
+        return launch.launch(nproc, argv, run_dir)
 
     report = train_shot(config, steps=steps, resume=resume, keyring=keyring, device=device,
                         bar=progress_bar, workers=workers, run=run_name)
@@ -222,11 +241,10 @@ def status(config: Path, as_json: bool) -> None:
     error, the audit log and the latest farm job. Reads the work area only."""
     import json
 
-    from .status import shot_status
-
     from pipeline.runs import job_lines, job_status
 
     from .config import load
+    from .status import shot_status
 
     report = shot_status(config)
     farm = job_status(load(config))

@@ -177,6 +177,8 @@ class Review:
 class Farm:
     backend: Literal["local", "slurm", "deadline", "opencue"] = "local"
     chunk_size: int = field(default=10, metadata={"min": 1, "max": 100_000})
+    #: GPUs a training task uses on a GPU preset (more than 1: ``train --nproc``, torchrun)
+    gpus: int = field(default=1, metadata={"min": 1, "max": 64})
 
 
 @dataclass(frozen=True)

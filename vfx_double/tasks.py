@@ -39,16 +39,26 @@ class Start:
     wall: float
     clock: float
     cpu: float
+    children: float
 
 
-def _cpu_seconds() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+#: whether this process's record counts its children's CPU time (not when they are ranks
+#: that record their own: ``train --nproc``)
+_CHILDREN = [True]
+
+
+def count_children(yes: bool) -> None:
+    _CHILDREN[0] = yes
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def begin() -> Start:
-    return Start(time.time(), time.monotonic(), _cpu_seconds())
+    return Start(time.time(), time.monotonic(), _cpu(resource.RUSAGE_SELF),
+                 _cpu(resource.RUSAGE_CHILDREN))
 
 
 def gpus_used() -> int:
@@ -70,6 +80,9 @@ def finish(stage: str, config: Path, frames: str | None, start: Start, exit_code
     except Exception:  # noqa: BLE001 - any config the stage refused: nothing to record in
         return None
     wall = time.monotonic() - start.clock
+    cpu = _cpu(resource.RUSAGE_SELF) - start.cpu
+    if _CHILDREN[0]:
+        cpu += _cpu(resource.RUSAGE_CHILDREN) - start.children
     gpus = gpus_used()
     host = socket.gethostname().split(".")[0]
     stamp = dt.datetime.fromtimestamp(start.wall, dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
@@ -78,7 +91,7 @@ def finish(stage: str, config: Path, frames: str | None, start: Start, exit_code
         "job": Path(job).name if (job := os.environ.get("VFX_DOUBLE_JOB")) else None,
         "log": os.environ.get(LOG_ENV) or None, "host": host, "pid": os.getpid(),
         "started": _iso(start.wall), "ended": _iso(time.time()),
-        "wall_s": round(wall, 3), "cpu_s": round(_cpu_seconds() - start.cpu, 3),
+        "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
         "gpus": gpus, "gpu_s": round(wall * gpus, 3), "exit": exit_code, "error": error[:500],
     }
     path = shot_dir / FOLDER / f"{stage}-{stamp}-{host}-{os.getpid()}.json"

@@ -67,3 +67,17 @@ def test_the_job_command(shot: MiniShot, tmp_path: Path, capsys) -> None:
     assert "run-007" in json.loads(out.read_text())["name"]
     assert main(["job", str(shot.config), "--out", str(out)]) == 2
     assert "never overwritten" in capsys.readouterr().err
+
+
+def test_training_on_several_gpus_is_one_task_that_starts_its_ranks(shot: MiniShot) -> None:
+    shot.edit("farm:", "train:\n  preset: gpu-256\nfarm:\n  gpus: 4")
+    template = openjd.template(graph.build(config.load(shot.config)))
+    train = template["steps"][1]
+    assert train["script"]["actions"]["onRun"]["args"][-2:] == ["--nproc", "4"]
+    assert {"name": "amount.worker.gpu", "min": 4} in train["hostRequirements"]["amounts"]
+    assert "parameterSpace" not in train  # one task: torchrun's ranks live inside it
+    # cpu-tiny trains on the CPU: no GPUs asked for, whatever farm.gpus says
+    shot.edit("preset: gpu-256", "preset: cpu-tiny")
+    cpu = openjd.template(graph.build(config.load(shot.config)))["steps"][1]
+    assert "--nproc" not in cpu["script"]["actions"]["onRun"]["args"]
+    assert all(a["name"] != "amount.worker.gpu" for a in cpu["hostRequirements"]["amounts"])

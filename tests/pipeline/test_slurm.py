@@ -33,8 +33,9 @@ def make_job(folder: Path, command: str = "/opt/vd/bin/vfx-double", train_gpus: 
     """A job from a hand-made graph: train on ``train_gpus`` GPUs, render on one."""
     graph = JobGraph("SHOW", "sh020", Path("/shows/SHOW/sh020.yaml"), "run-004", "ab" * 32, (
         StepSpec("track", ("track", CONFIG)),
-        StepSpec("train", ("train", CONFIG, "--run", "run-004"), depends_on=("track",),
-                 gpus=train_gpus, memory_gib=16),
+        StepSpec("train", ("train", CONFIG, "--run", "run-004")
+                 + (("--nproc", str(train_gpus)) if train_gpus > 1 else ()),
+                 depends_on=("track",), gpus=train_gpus, memory_gib=16),
         StepSpec("render", ("render", CONFIG, "--frames", "{frames}", "--run", "run-004"),
                  chunks=CHUNKS, depends_on=("train",), gpus=1, **SPAN),
         StepSpec("comp", ("comp", CONFIG, "--frames", "{frames}"),
@@ -79,20 +80,20 @@ def test_array_step_script(tmp_path: Path) -> None:
     assert f"--output={job.logs}/track-0.log" in directives(track)
 
 
-def test_training_script_requeues_and_uses_torchrun_on_several_gpus(tmp_path: Path) -> None:
+def test_training_script_requeues_and_runs_the_templates_nproc_command(tmp_path: Path) -> None:
     job = make_job(tmp_path / "job-001", train_gpus=2)
     train = job.steps()[1]
     text = slurm.script(job, train, after=["7"])
     d = directives(text)
     assert "--requeue" in d and "--signal=B:USR1@120" in d
     assert "--gres=gpu:2" in d and "--mem=16384" in d and "--dependency=afterok:7" in d
-    assert ("task=(/opt/vd/bin/torchrun --nproc_per_node=2 -m vfx_double.cli train "
-            "/shows/SHOW/sh020.yaml --run run-004)") in text
+    # several GPUs: the task's own --nproc starts the ranks under torchrun
+    assert ("task=(/opt/vd/bin/vfx-double train /shows/SHOW/sh020.yaml --run run-004 "
+            "--nproc 2)") in text
     assert "trap 'forward USR1' USR1" in text and 'scontrol requeue "${SLURM_JOB_ID}"' in text
     single = make_job(tmp_path / "job-002", train_gpus=1)
     one = slurm.script(single, single.steps()[1])
-    assert "torchrun" not in one.split("# Slurm signals")[0]
-    assert "task=(/opt/vd/bin/vfx-double train" in one
+    assert "task=(/opt/vd/bin/vfx-double train /shows/SHOW/sh020.yaml --run run-004)" in one
 
 
 def test_written_scripts_are_valid_bash(tmp_path: Path) -> None:

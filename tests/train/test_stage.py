@@ -17,6 +17,7 @@ import pytest
 
 from vfx_double.cli import main
 from vfx_double.demo import shot as demo_shot
+from vfx_double.model.checkpoint import latest_checkpoint
 from vfx_double.track.stage import track_shot
 
 STEPS = 120
@@ -194,6 +195,40 @@ def test_ddp_two_processes_on_gloo(shot) -> None:
     assert options["world_size"] == 2
     # check_ranks_in_sync ran at each checkpoint (20, 40) and would have failed the run.
     assert (run / "checkpoints" / "step-000000040").is_dir()
+
+
+def test_nproc_turns_a_signal_into_one_checkpoint_exit_75_and_resumes(shot) -> None:
+    """`train --nproc 2` (a farm task's command on a 2-GPU host; gloo on CPU here): SIGTERM
+    to it stops both ranks at one checkpoint and it exits 75 (torchrun alone would say 1),
+    and the same command line resumes the run to its target."""
+    command = ["train", str(shot.config), "--run", "run-050", "--steps", "40", "--nproc", "2",
+               "--device", "cpu"]
+    run = runs(shot) / "run-050"
+    first = cli(shot, *command[2:])
+    deadline = time.monotonic() + 300
+    while not (run / "metrics.jsonl").is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 75, err[-2000:]
+    checkpoint = latest_checkpoint(run)
+    stopped = json.loads((checkpoint / "state.json").read_text())["step"]
+    assert 0 < stopped < 40
+    assert json.loads((run / "options.json").read_text())["world_size"] == 2
+    again = cli(shot, *command[2:])
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-2000:]
+    assert f"steps: {stopped} -> 40 of 40" in out
+    # the launcher and each rank leave a task record; the launcher's leaves the ranks' CPU
+    # time to theirs (not counted twice)
+    records = [json.loads(p.read_text()) for p in
+               (shot.root / "work" / "DEMO" / "sh010" / "tasks").glob("train-*.json")]
+    stopped_records = [r for r in records if r["exit"] == 75]
+    assert len(stopped_records) == 3, stopped_records  # the launcher and two ranks
+    launcher = next(r for r in stopped_records if r["pid"] == first.pid)
+    ranks = [r for r in stopped_records if r["pid"] != first.pid]
+    assert launcher["cpu_s"] < min(r["cpu_s"] for r in ranks)
 
 
 def fresh_run(shot: demo_shot.DemoShot, steps: int = 20) -> Path:
