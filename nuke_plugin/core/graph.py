@@ -9,6 +9,11 @@ through ``nuke``, and the tests' reference evaluator runs.
 - Knob values: ``str``, ``int``, ``float``, ``bool``, a tuple of those (array knobs, e.g. a
   Grade's per-channel ``multiply``), or :class:`Curve` / a tuple of Curves (animated: one
   per channel or per x/y).
+- User knobs: a knob the node's class does not have natively (a Group's controls: shot
+  config, version, mix, Reload...) is declared in the node's ``user_knobs`` as a
+  :class:`UserKnob` (kind, label, range; a button's Python), in panel order; its value,
+  if any, is in ``knobs`` like any other. A knob name in ``knobs`` that is neither native
+  nor declared is an error in the host (Nuke raises on it) and in the tests' fake.
 - :class:`Graph`: nodes in an order where every input comes before the node that uses it
   (what the .nk stack needs).
 """
@@ -46,6 +51,40 @@ Scalar = Union[str, int, float, bool]
 Value = Union[Scalar, Curve, tuple[Union[Scalar, Curve], ...]]
 
 
+#: a user knob's kind -> the Nuke knob class that makes it (``nuke.<class>(name, label)``)
+USER_KNOB_CLASSES = {
+    "tab": "Tab_Knob",
+    "text": "Text_Knob",
+    "file": "File_Knob",
+    "string": "String_Knob",
+    "int": "Int_Knob",
+    "float": "Double_Knob",
+    "bool": "Boolean_Knob",
+    "button": "PyScript_Knob",
+}
+
+
+@dataclass(frozen=True)
+class UserKnob:
+    """A knob added to a node (``addUserKnob`` in a .nk), not one its class has.
+
+    ``kind`` is a key of :data:`USER_KNOB_CLASSES`; ``range`` is the slider's (float and
+    int knobs); ``script`` is the Python a ``button`` runs. ``tab`` starts a panel tab,
+    ``text`` is a read-only line (``label`` is its text).
+    """
+
+    name: str
+    kind: str
+    label: str = ""
+    range: tuple[float, float] | None = None
+    script: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in USER_KNOB_CLASSES:
+            raise ValueError(f"user knob {self.name}: kind {self.kind!r} is not one of "
+                             f"{sorted(USER_KNOB_CLASSES)}")
+
+
 @dataclass
 class Node:
     cls: str
@@ -53,6 +92,8 @@ class Node:
     knobs: dict[str, Value] = field(default_factory=dict)
     inputs: list[str | None] = field(default_factory=list)
     children: list[Node] = field(default_factory=list)
+    #: knobs added to this node, in panel order (see :class:`UserKnob`)
+    user_knobs: list[UserKnob] = field(default_factory=list)
 
 
 @dataclass
