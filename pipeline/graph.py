@@ -48,6 +48,8 @@ class StepSpec:
     #: the whole range ("1001-1048") and chunk length behind ``chunks``
     frames: str = ""
     chunk_size: int = 0
+    #: the program the args follow: vfx-double, or nuke (a Nuke render of an exported script)
+    program: str = "vfx-double"
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,12 @@ def next_run(cfg: ShotConfig) -> str:
 ORDER = ("track", "train", "render", "comp")
 
 
-def build(cfg: ShotConfig, *, run: str | None = None, until: str | None = None) -> JobGraph:
+def build(cfg: ShotConfig, *, run: str | None = None, until: str | None = None,
+          nuke_script: Path | None = None) -> JobGraph:
     """The job for ``cfg``: track -> train -> render chunks -> comp chunks; with ``until``,
-    the steps up to and including that stage."""
+    the steps up to and including that stage; with ``nuke_script`` (from ``vfx-double nuke
+    export``), a last step rendering it with Nuke in the same chunks (``nuke -F A-B -x``:
+    the farm's Nuke render licences), after the steps it reads (render, comp's record)."""
     if until is not None and until not in ORDER:
         raise ConfigError("--until", f"one of {', '.join(ORDER)}", repr(until),
                           "name the last stage the job should run")
@@ -100,4 +105,9 @@ def build(cfg: ShotConfig, *, run: str | None = None, until: str | None = None) 
     )
     if until is not None:
         steps = steps[:ORDER.index(until) + 1]
+    if nuke_script is not None:
+        after = tuple(s.name for s in steps if s.name in ("render", "comp"))[-1:]
+        steps += (StepSpec("nuke", ("-F", "{frames}", "-x", str(Path(nuke_script).absolute())),
+                           chunks=frames, depends_on=after, memory_gib=8, program="nuke",
+                           **span),)
     return JobGraph(cfg.show, cfg.shot, cfg.source, run, cfg.config_hash(), steps)

@@ -43,9 +43,10 @@ def template(graph: JobGraph) -> dict[str, Any]:
         amounts = [{"name": "amount.worker.memory", "min": step.memory_gib * 1024}]
         if step.gpus:
             amounts.append({"name": "amount.worker.gpu", "min": step.gpus})
+        command = "{{Param.Nuke}}" if step.program == "nuke" else "{{Param.VfxDouble}}"
         spec: dict[str, Any] = {
             "name": step.name,
-            "script": {"actions": {"onRun": {"command": "{{Param.VfxDouble}}", "args": args}}},
+            "script": {"actions": {"onRun": {"command": command, "args": args}}},
             "hostRequirements": {"amounts": amounts},
         }
         if step.chunks:
@@ -55,22 +56,27 @@ def template(graph: JobGraph) -> dict[str, Any]:
         if step.depends_on:
             spec["dependencies"] = [{"dependsOn": name} for name in step.depends_on]
         steps.append(spec)
+    parameters: list[dict[str, Any]] = [
+        {"name": "ShotConfig", "type": "PATH", "objectType": "FILE", "dataFlow": "IN",
+         "default": str(graph.config),
+         "description": "the shot config (YAML) every task runs on"},
+        {"name": "VfxDouble", "type": "STRING", "default": "vfx-double",
+         "description": "the vfx-double command on the workers"},
+        {"name": "ConfigSha256", "type": "STRING", "default": graph.config_sha256,
+         "description": "the shot settings' hash at submission: a task refuses a "
+                        "config changed since"},
+        {"name": "JobDir", "type": "STRING", "default": "", "minLength": 0,
+         "description": "the job's folder in the shot's work area (empty: none)"},
+    ]
+    if any(step.program == "nuke" for step in graph.steps):
+        parameters.append({"name": "Nuke", "type": "STRING", "default": "nuke",
+                           "description": "the Nuke executable on the workers (a render "
+                                          "licence)"})
     job = {
         "specificationVersion": SPEC,
         "extensions": list(EXTENSIONS),
         "name": f"vfx_double {graph.show}/{graph.shot} ({graph.run})",
-        "parameterDefinitions": [
-            {"name": "ShotConfig", "type": "PATH", "objectType": "FILE", "dataFlow": "IN",
-             "default": str(graph.config),
-             "description": "the shot config (YAML) every task runs on"},
-            {"name": "VfxDouble", "type": "STRING", "default": "vfx-double",
-             "description": "the vfx-double command on the workers"},
-            {"name": "ConfigSha256", "type": "STRING", "default": graph.config_sha256,
-             "description": "the shot settings' hash at submission: a task refuses a "
-                            "config changed since"},
-            {"name": "JobDir", "type": "STRING", "default": "", "minLength": 0,
-             "description": "the job's folder in the shot's work area (empty: none)"},
-        ],
+        "parameterDefinitions": parameters,
         "jobEnvironments": [{
             "name": "vfx_double",
             "description": "what every task checks its shot config against",

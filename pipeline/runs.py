@@ -26,7 +26,7 @@ REMOTE = ("deadline", "opencue")
 def start(config: Path, *, backend: str | None = None, until: str | None = None,
           workers: int = 1, new: bool = False, run: str | None = None,
           out: Path | None = None, submit: bool = False, wait: bool = True,
-          command: str | None = None, echo: Callable[[str], None] = print) -> int:
+          command: str | None = None, nuke_script: Path | None = None, echo: Callable[[str], None] = print) -> int:
     cfg = load(config)
     name = backend or cfg.farm.backend
     engine = get_backend(name, "--backend" if backend else cfg.where("farm", "backend"))
@@ -52,7 +52,8 @@ def start(config: Path, *, backend: str | None = None, until: str | None = None,
             preflight()  # an engine that cannot take the job: refused before a job folder
         if command is None and name in REMOTE:
             command = "vfx-double"  # the workers' own install, on their PATH
-        job = prepare(config, run=run, until=until, backend=name, command=command)
+        job = prepare(config, run=run, until=until, backend=name, command=command,
+                      nuke_script=nuke_script)
         echo(f"run: {job.name} ({job.folder}) on {name}")
     return engine.run(job, options, echo)
 

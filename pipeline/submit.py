@@ -110,11 +110,12 @@ def default_command() -> str:
 
 
 def prepare(config: Path, *, run: str | None = None, until: str | None = None,
-            command: str | None = None, backend: str | None = None) -> Job:
+            command: str | None = None, backend: str | None = None,
+            nuke_script: Path | None = None) -> Job:
     """Freeze the job for ``config`` in a new ``farm/job-NNN`` folder and return it."""
     config = Path(config).absolute()
     cfg = load_config(config)
-    graph = graph_mod.build(cfg, run=run, until=until)
+    graph = graph_mod.build(cfg, run=run, until=until, nuke_script=nuke_script)
     area = WorkArea(cfg.shot_dir)
     folder = area.new_version(STAGE)
     parameters = {
@@ -124,6 +125,8 @@ def prepare(config: Path, *, run: str | None = None, until: str | None = None,
         "JobDir": str(folder),
     }
     template = openjd.template(graph)
+    for definition in template["parameterDefinitions"]:  # the rest (Nuke): their defaults
+        parameters.setdefault(definition["name"], str(definition.get("default", "")))
     settings = json.loads(json.dumps(cfg.raw, default=str))  # dates as the hash reads them
     atomic.write_json(folder / SNAPSHOT, {"sha256": cfg.config_hash(), "settings": settings},
                       overwrite=False)

@@ -298,9 +298,12 @@ def job(config: Path, out: Path, run_name: str | None) -> None:
 @click.option("--no-wait", is_flag=True, help="slurm: return once the job is queued")
 @click.option("--vfx-double", "command", help="the command tasks run (default: this install's "
               "vfx-double; `vfx-double` on the workers' PATH for deadline and opencue)")
+@click.option("--nuke-script", type=click.Path(path_type=Path),
+              help="also render this script (from `vfx-double nuke export`) with Nuke, in the "
+                   "same chunks: `nuke -F A-B -x SCRIPT`, after render and comp")
 def run_job(config: Path, backend: str | None, until: str | None, workers: int, new_job: bool,
             run_name: str | None, out: Path | None, submit: bool, no_wait: bool,
-            command: str | None) -> int:
+            command: str | None, nuke_script: Path | None) -> int:
     """Run the shot's job (track, train, render and comp chunks) on a farm engine: locally
     with openjd-sessions, or as a Deadline Cloud bundle, Slurm jobs or an OpenCue outline.
     A rerun of a local job skips its finished tasks."""
@@ -308,7 +311,7 @@ def run_job(config: Path, backend: str | None, until: str | None, workers: int, 
 
     return start(config, backend=backend, until=until, workers=workers, new=new_job,
                  run=run_name, out=out, submit=submit, wait=not no_wait, command=command,
-                 echo=click.echo)
+                 nuke_script=nuke_script, echo=click.echo)
 
 
 @cli.command()

@@ -81,3 +81,17 @@ def test_training_on_several_gpus_is_one_task_that_starts_its_ranks(shot: MiniSh
     cpu = openjd.template(graph.build(config.load(shot.config)))["steps"][1]
     assert "--nproc" not in cpu["script"]["actions"]["onRun"]["args"]
     assert all(a["name"] != "amount.worker.gpu" for a in cpu["hostRequirements"]["amounts"])
+
+
+def test_a_nuke_render_step_follows_comp_in_the_same_chunks(shot: MiniShot, tmp_path: Path) -> None:
+    from pipeline.submit import prepare
+
+    script = tmp_path / "comp.nk"
+    job = prepare(shot.config, nuke_script=script)
+    nuke = job.steps()[-1]
+    assert nuke["name"] == "nuke" and nuke["dependencies"] == [{"dependsOn": "comp"}]
+    assert job.tasks_of(nuke) == job.tasks_of(job.steps()[3])  # comp's chunks
+    assert job.command(nuke, "1003-1004") == ["nuke", "-F", "1003-1004", "-x", str(script)]
+    # a job that stops at render renders the script after render
+    render_only = prepare(shot.config, until="render", nuke_script=script)
+    assert render_only.steps()[-1]["dependencies"] == [{"dependsOn": "render"}]
