@@ -17,7 +17,6 @@ from .backends import RunOptions
 from .backends import backend as get_backend
 from .submit import SNAPSHOT, Job, latest_job, prepare
 
-
 #: engines whose workers are other machines with their own vfx-double (local and slurm run
 #: this install's, on this machine or a cluster sharing its file system)
 REMOTE = ("deadline", "opencue")
