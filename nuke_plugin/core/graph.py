@@ -11,7 +11,8 @@ through ``nuke``, and the tests' reference evaluator runs.
   per channel or per x/y).
 - User knobs: a knob the node's class does not have natively (a Group's controls: shot
   config, version, mix, Reload...) is declared in the node's ``user_knobs`` as a
-  :class:`UserKnob` (kind, label, range; a button's Python), in panel order; its value,
+  :class:`UserKnob` (Nuke's type id, label, and flags as a .nk writes them: a slider's
+  ``R lo hi``, a button's ``T script``), in panel order; its value,
   if any, is in ``knobs`` like any other. A knob name in ``knobs`` that is neither native
   nor declared is an error in the host (Nuke raises on it) and in the tests' fake.
 - :class:`Graph`: nodes in an order where every input comes before the node that uses it
@@ -47,42 +48,34 @@ class Curve:
         raise AssertionError("unreachable")
 
 
-Scalar = Union[str, int, float, bool]
-Value = Union[Scalar, Curve, tuple[Union[Scalar, Curve], ...]]
+@dataclass(frozen=True)
+class Expr:
+    """A knob set by a Nuke expression (written ``{{text}}``), e.g. ``parent.mix`` to
+    follow the enclosing Group's user knob ``mix``."""
 
-
-#: a user knob's kind -> the Nuke knob class that makes it (``nuke.<class>(name, label)``)
-USER_KNOB_CLASSES = {
-    "tab": "Tab_Knob",
-    "text": "Text_Knob",
-    "file": "File_Knob",
-    "string": "String_Knob",
-    "int": "Int_Knob",
-    "float": "Double_Knob",
-    "bool": "Boolean_Knob",
-    "button": "PyScript_Knob",
-}
+    text: str
 
 
 @dataclass(frozen=True)
 class UserKnob:
-    """A knob added to a node (``addUserKnob`` in a .nk), not one its class has.
+    """A knob added to a node (``addUserKnob {type name label ...}`` in a .nk): ``type`` is
+    Nuke's knob type id (:data:`USER_KNOB_TYPES`), ``flags`` the rest of its definition
+    as written (e.g. ``("R", "0", "1")`` for a slider's range), its value in the node's
+    knobs under ``name`` (none for a tab or a button)."""
 
-    ``kind`` is a key of :data:`USER_KNOB_CLASSES`; ``range`` is the slider's (float and
-    int knobs); ``script`` is the Python a ``button`` runs. ``tab`` starts a panel tab,
-    ``text`` is a read-only line (``label`` is its text).
-    """
-
+    type: int
     name: str
-    kind: str
     label: str = ""
-    range: tuple[float, float] | None = None
-    script: str = ""
+    flags: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        if self.kind not in USER_KNOB_CLASSES:
-            raise ValueError(f"user knob {self.name}: kind {self.kind!r} is not one of "
-                             f"{sorted(USER_KNOB_CLASSES)}")
+
+#: the user knob type ids the plugin uses, as Nuke writes them in ``addUserKnob``
+USER_KNOB_TYPES = {"Tab_Knob": 20, "String_Knob": 1, "File_Knob": 2, "Int_Knob": 3,
+                   "Boolean_Knob": 6, "Double_Knob": 7, "PyScript_Knob": 22,
+                   "Text_Knob": 26}
+
+Scalar = Union[str, int, float, bool]
+Value = Union[Scalar, Curve, Expr, tuple[Union[Scalar, Curve, Expr], ...]]
 
 
 @dataclass
