@@ -86,3 +86,28 @@ def test_the_farm_pipeline_calls_stages_as_commands_and_imports_none(path: Path)
                                                 if isinstance(node, ast.Import) for a in node.names}
     stages = sorted(m for m in found if stage_of(m))
     assert PIPELINE and not stages, f"{path.name} imports {stages}"
+
+
+#: the only modules that may import ``nuke`` (DESIGN.md: one host adapter; Nuke's startup
+#: scripts): the Nuke plugin's core, the library and the pipeline run without Nuke
+NUKE_HOSTS = ("nuke_plugin/host.py", "nuke_plugin/init.py", "nuke_plugin/menu.py")
+
+
+def _imports_nuke(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                 else [])
+        if any(n == "nuke" or n.startswith("nuke.") for n in names):
+            return True
+    return False
+
+
+def test_only_the_host_adapter_and_nukes_startup_scripts_import_nuke() -> None:
+    root = PACKAGE.parent
+    sources = [p for d in ("vfx_double", "pipeline", "nuke_plugin")
+               for p in sorted((root / d).rglob("*.py"))]
+    importers = sorted(str(p.relative_to(root)) for p in sources if _imports_nuke(p))
+    assert set(importers) <= set(NUKE_HOSTS), f"{importers}: only {NUKE_HOSTS} may import nuke"
+    # the walk sees an import where there is one (a rule that matched nothing would pass)
+    assert "nuke_plugin/host.py" in importers
