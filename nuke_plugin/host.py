@@ -184,6 +184,16 @@ def build(graph: Graph, parent: nuke.Group | None = None) -> dict[str, nuke.Node
     return made
 
 
+def set_root(knobs: dict[str, Value]) -> None:
+    """The script's Root knobs (frame range, fps, OCIO config), as the .nk's ``Root`` sets."""
+    root = nuke.root()
+    for name, value in knobs.items():
+        knob = root.knob(name)
+        if knob is None:
+            raise HostError(f"Root.{name}", "a Root knob", "none")
+        _set(knob, value, f"Root.{name}")
+
+
 def report(text: str) -> None:
     """A message box in the GUI, the terminal otherwise (``nuke -t`` / ``-x``)."""
     if nuke.GUI:

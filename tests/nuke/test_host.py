@@ -192,13 +192,17 @@ def test_a_small_graph_built_through_the_fake_reads_back_the_same(fake: Any, hos
 def test_the_digital_double_built_through_the_fake_equals_the_graph_and_the_nk(
         fake: Any, host: Any) -> None:
     graph, root = demo_like_graph()
+    host.set_root(root)
     host.build(graph)
     built = canonical(read_back(fake.root()))
     assert built == canonical(graph.nodes)
+    root_back = {n: _value(k) for n, k in fake.root().knob_objects.items()}
+    assert root_back == root
     nk = pytest.importorskip("nuke_plugin.core.nk")
     nkread = pytest.importorskip("nuke_plugin.core.nkread")
     from_nk = nkread.read_nk(nk.to_nk(graph, root)).graph
     assert built == canonical(from_nk.nodes)
+    assert root_back == nkread.read_nk(nk.to_nk(graph, root)).root
 
 
 def test_the_comparison_sees_a_difference(fake: Any, host: Any) -> None:
@@ -412,7 +416,7 @@ import json, sys
 import nuke
 bad = {}
 for cls, knobs in json.load(open(sys.argv[1])).items():
-    node = getattr(nuke.nodes, cls)()
+    node = nuke.root() if cls == "Root" else getattr(nuke.nodes, cls)()
     missing = sorted(set(knobs) - set(node.knobs()))
     if missing:
         bad[cls] = missing
@@ -426,6 +430,7 @@ def test_the_fakes_allow_lists_are_knobs_a_real_nuke_has(fake: Any, tmp_path: Pa
     import json
 
     lists = {cls: sorted(knobs | fake.COMMON) for cls, (_, knobs) in fake.CLASSES.items()}
+    lists["Root"] = sorted(fake.ROOT_KNOBS)
     (tmp_path / "lists.json").write_text(json.dumps(lists))
     (tmp_path / "check.py").write_text(CHECK_KNOBS)
     done = subprocess.run([os.environ["NUKE_EXECUTABLE"], "-t", str(tmp_path / "check.py"),

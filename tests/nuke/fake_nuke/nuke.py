@@ -315,11 +315,21 @@ class Group(Node):
         return next((n for n in self.children if n._name == name), None)
 
 
+#: seen: https://learn.foundry.com/nuke/content/reference_guide/other_nodes/root.html
+#: (its Root tab, read through the search index); the Color tab's OCIO knobs further down
+#: that page were not in what the index showed and are written from Nuke's knob names
+ROOT_KNOBS = frozenset({
+    "name", "project_directory", "label", "lock_connections", "first_frame", "last_frame",
+    "lock_range", "fps", "format", "proxy", "proxy_type", "proxy_format", "proxy_scale",
+    "views", "colorManagement", "OCIO_config", "customOCIOConfigPath", "workingSpaceLUT",
+    "monitorLut", "int8Lut", "int16Lut", "logLut", "floatLut", "defaultViewerLUT"})
+
+
 class Root(Group):
     def __init__(self) -> None:
         self.cls = "Root"
         self.parent_group = None
-        self.native = COMMON
+        self.native = ROOT_KNOBS
         self.knob_objects = {}
         self.user = []
         self.inputs_set = {}
