@@ -439,3 +439,40 @@ def test_the_fakes_allow_lists_are_knobs_a_real_nuke_has(fake: Any, tmp_path: Pa
     result = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and result, done.stdout + done.stderr
     assert json.loads(result[-1][len("RESULT "):]) == {}
+
+
+# -- the oldest Python the plugin supports ------------------------------------------------
+
+OLDEST = "3.9"  # Nuke 14's Python; README, Nuke plugin
+
+
+def test_the_plugin_runs_on_the_oldest_nuke_python(tmp_path: Path) -> None:
+    """init.py, the adapter, the .nk writer and the DigitalDouble group under Python 3.9,
+    with the fake ``nuke`` (skips where no python3.9 is installed)."""
+    import shutil
+
+    pyenv = sorted((Path.home() / ".pyenv" / "versions").glob(f"{OLDEST}.*/bin/python{OLDEST}"))
+    python = str(pyenv[-1]) if pyenv else shutil.which(f"python{OLDEST}")
+    if python is None:
+        pytest.skip(f"no python{OLDEST} on PATH")
+    code = f"""
+import runpy, sys
+assert sys.version_info[:2] == {tuple(int(p) for p in OLDEST.split('.'))}, sys.version
+runpy.run_path({str(PLUGIN / 'init.py')!r})
+import nuke, nuke_plugin.host as h
+from nuke_plugin.core import digital_double as dd, nk
+inputs = dd.DoubleInputs(config='/s.yaml', render='v1', elements='/e.####.exr',
+    frames=(1, 2), plate_colourspace='ACEScg', working='ACEScg', output='ACEScg',
+    licence_id='L', model_hash='x', mix=1.0, erode=0.0, feather=0.0, colour_match='none',
+    grain=False)
+graph, root = dd.comp_script(inputs, '/p.####.exr', '/o.####.exr', ocio_config='x')
+nk.to_nk(graph, root)
+h.set_root(root)
+print(sorted(h.build(graph))[:2])
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = str(FAKE)
+    done = subprocess.run([python, "-S", "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['DigitalDouble1', 'DigitalDouble1.Changed']"
