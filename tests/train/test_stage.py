@@ -3,6 +3,7 @@ SIGKILL, SIGTERM / SIGUSR1 checkpoint + exit 75, licence and binding checks, DDP
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -201,9 +202,10 @@ def test_nproc_turns_a_signal_into_one_checkpoint_exit_75_and_resumes(shot) -> N
     """`train --nproc 2` (a farm task's command on a 2-GPU host; gloo on CPU here): SIGTERM
     to it stops both ranks at one checkpoint and it exits 75 (torchrun alone would say 1),
     and the same command line resumes the run to its target."""
-    command = ["train", str(shot.config), "--run", "run-050", "--steps", "40", "--nproc", "2",
+    command = ["train", str(shot.config), "--run", "run-070", "--steps", "40", "--nproc", "2",
                "--device", "cpu"]
-    run = runs(shot) / "run-050"
+    run = runs(shot) / "run-070"
+    launched = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     first = cli(shot, *command[2:])
     deadline = time.monotonic() + 300
     while not (run / "metrics.jsonl").is_file() and time.monotonic() < deadline:
@@ -224,7 +226,7 @@ def test_nproc_turns_a_signal_into_one_checkpoint_exit_75_and_resumes(shot) -> N
     # time to theirs (not counted twice)
     records = [json.loads(p.read_text()) for p in
                (shot.root / "work" / "DEMO" / "sh010" / "tasks").glob("train-*.json")]
-    stopped_records = [r for r in records if r["exit"] == 75]
+    stopped_records = [r for r in records if r["exit"] == 75 and r["started"] >= launched]
     assert len(stopped_records) == 3, stopped_records  # the launcher and two ranks
     launcher = next(r for r in stopped_records if r["pid"] == first.pid)
     ranks = [r for r in stopped_records if r["pid"] != first.pid]
