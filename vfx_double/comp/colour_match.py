@@ -287,8 +287,10 @@ def smooth(stats: dict[int, FrameStats | None], sigma: float) -> dict[int, Frame
     return out
 
 
-def _histogram_map(x: np.ndarray, element_q: np.ndarray, plate_q: np.ndarray) -> np.ndarray:
-    """Monotone piecewise-linear map of (...,) ``x`` from element to plate quantiles."""
+def histogram_knots(element_q: np.ndarray, plate_q: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+    """The histogram map of one channel: knots (element, plate), ACEScct, and the slope it
+    continues with beyond the first and last knot."""
     e_q = np.maximum.accumulate(element_q)
     p_q = np.maximum.accumulate(plate_q)
     knots_e, knots_p = [e_q[0]], [[p_q[0]]]
@@ -302,6 +304,12 @@ def _histogram_map(x: np.ndarray, element_q: np.ndarray, plate_q: np.ndarray) ->
     kp = np.maximum.accumulate(np.array([np.mean(group) for group in knots_p]))
     span_e = ke[-1] - ke[0]
     slope = np.clip((kp[-1] - kp[0]) / span_e, *RCT_SCALE_LIMITS) if span_e > 0 else 1.0
+    return ke, kp, float(slope)
+
+
+def _histogram_map(x: np.ndarray, element_q: np.ndarray, plate_q: np.ndarray) -> np.ndarray:
+    """Monotone piecewise-linear map of (...,) ``x`` from element to plate quantiles."""
+    ke, kp, slope = histogram_knots(element_q, plate_q)
     out = np.interp(x, ke, kp)
     below, above = x < ke[0], x > ke[-1]
     out[below] = kp[0] + slope * (x[below] - ke[0])
@@ -346,3 +354,42 @@ def apply(mode: str, element_lin: np.ndarray, stats: FrameStats) -> np.ndarray:
                                          np.asarray(stats.element_quantiles[c]),
                                          np.asarray(stats.plate_quantiles[c]))
     return decode(out)
+
+
+def parameters(mode: str, stats: FrameStats) -> dict[str, Any]:
+    """What :func:`apply` does to a frame, as numbers a compositing package can use:
+
+    - ``rct``: ``{"space": "ACEScct", "multiply": [r, g, b], "add": [r, g, b]}``, the
+      per-channel ``x * multiply + add`` in ACEScct (``add = mean_p - mean_e * k``);
+    - ``gain``: ``{"space": "ACEScg", "multiply": [r, g, b], "add": [0, 0, 0]}``, linear;
+    - ``histogram``: ``{"space": "ACEScct", "knots": [[[e, p], ...] x 3], "slope": [r, g, b]}``:
+      per channel linear between the knots, ``slope`` beyond the ends;
+    - ``none``: ``{}``.
+
+    Raises:
+        ConfigError: unknown ``mode``.
+    """
+    if mode not in MODES:
+        raise ConfigError("colour match mode", f"one of {', '.join(MODES)}", repr(mode))
+    if mode == "none":
+        return {}
+    if mode == "gain":
+        p, e = np.asarray(stats.plate_mean_linear), np.asarray(stats.element_mean_linear)
+        gain, ok = np.ones(3), e > 1e-12
+        gain[ok] = np.clip(p[ok] / e[ok], *GAIN_LIMITS)
+        return {"space": "ACEScg", "multiply": [float(v) for v in gain], "add": [0.0] * 3}
+    if mode == "rct":
+        multiply, add = [], []
+        for c in range(3):
+            std_e, std_p = stats.element_std[c], stats.plate_std[c]
+            scale = float(np.clip(std_p / std_e, *RCT_SCALE_LIMITS)) if std_e > 0 else 1.0
+            multiply.append(scale)
+            add.append(float(stats.plate_mean[c] - stats.element_mean[c] * scale))
+        return {"space": "ACEScct", "multiply": multiply, "add": add}
+    knots, slopes = [], []
+    for c in range(3):
+        ke, kp, slope = histogram_knots(np.asarray(stats.element_quantiles[c]),
+                                        np.asarray(stats.plate_quantiles[c]))
+        knots.append([[float(e), float(p)] for e, p in zip(ke, kp)])
+        slopes.append(slope)
+    return {"space": "ACEScct", "knots": knots, "slope": slopes}

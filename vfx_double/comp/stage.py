@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import MediaError, WorkAreaError
-from ..face.element import CHANNELS, PREFIX, Element, read_element, unpremultiply
+from ..face.element import PREFIX, Element, element_channels, read_element, unpremultiply
 from ..io.exr import Attribute, ExrHeader, ExrImage, read_bands, read_header
 from ..io.sequences import FrameSequence, format_frames
 from ..io.plate_check import PlateCheck, written_back
@@ -34,7 +34,7 @@ from ..io.streaming import WriteBehind, iter_sequence, write_frame
 from ..progress import stage_progress
 from ..records import hash_file, read_json
 from ..shot import FrameReport, open_shot
-from . import colour_match, detail, grain
+from . import colour_match, detail, grain, record
 from .blend import CompColour, comp_frame
 
 #: temporal smoothing of the colour statistics, in frames (Gaussian sigma)
@@ -100,7 +100,8 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                "output": spaces.output, "licence_id": shot.licence.licence_id,
                "stats_sigma": STATS_SIGMA,
                "detail_plate_at_model_limit": detail.PLATE_AT_MODEL_LIMIT,
-               "detail_agree": [detail.AGREE_DEAD, detail.AGREE_WIDTH]}
+               "detail_agree": [detail.AGREE_DEAD, detail.AGREE_WIDTH],
+               "match_record": f"{record.SCHEMA[0]}.{record.SCHEMA[1]}"}
     comp_dir, _ = shot.version_for("comp", options)
     out_seq = FrameSequence(str(comp_dir / f"{cfg.shot}_comp_{comp_dir.name}."
                                            f"{'#' * plate_seq.padding}.exr"))
@@ -114,6 +115,7 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
              if todo and look.colour_match != "none" else {})
     base_seed = zlib.crc32(f"{cfg.show}/{cfg.shot}".encode())
     provenance = shot.provenance(colourspace=spaces.output, render=render_dir.name)
+    colourspaces = {"plate": spaces.plate, "working": spaces.working, "output": spaces.output}
     with stage_progress(bar, len(todo), f"comp {cfg.shot}") as progress, \
             WriteBehind() as writer:
         for frame, plate in iter_sequence(plate_seq, todo, dtype=None):
@@ -129,6 +131,12 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
             out.set_attribute(PREFIX + "face", int(box is not None), "int")
             if box is None:
                 report.passed_through.append(frame)
+            spread = (None if box is None else detail.frame_spread(
+                look.detail, element.model_pixel, f"face element, frame {frame}"))
+            record.write_frame_record(comp_dir, record.frame_record(
+                frame, render=render_dir.name, colourspaces=colourspaces, look=look, box=box,
+                element_box=element.box, stats=stats.get(frame), grain_model=grain_model,
+                spread=spread), plate_seq.padding)
             header = headers[frame]
             writer.submit(write_frame, out_seq.path(frame), out,
                           compression=written_back(header, cfg.comp.compression)[0],
@@ -205,7 +213,8 @@ def _measure(plate_path: Path, element_path: Path, frame: int, spaces: CompColou
     if px0 < 0 or px0 + w > plate_rows.shape[1]:
         return None
     plate_px = np.ascontiguousarray(plate_rows[:, px0:px0 + w], np.float32)
-    element_px = read_bands(element_path, bands, list(CHANNELS), frame=frame).astype(np.float32)
+    element_px = read_bands(element_path, bands, list(element_channels(header.channels)),
+                            frame=frame).astype(np.float32)
     if (plate_px.shape[:2] != element_px.shape[:2] or not np.isfinite(element_px).all()
             or not np.isfinite(plate_px).all()):
         # the comp pass refuses a non-finite frame with the pixel's position; its statistics
