@@ -77,13 +77,13 @@ def test_render_writes_acescg_premultiplied_elements_with_matte_and_provenance(s
     assert report.written == FRAMES and report.empty == [NO_FACE]
     path = report.folder / "face.1002.exr"
     header = read_header(path)
-    assert header.channels == ("R", "G", "B", "A", "matte")
+    assert header.channels == ("R", "G", "B", "A", "matte.A")
     assert set(header.channel_formats) == {"half"}
     assert header.display_window == (0, 0, W, H)
     x, y, w, h = header.data_window
     # The data window is the crop's box only: the face is ~110 px, the crop 1/0.6 of it.
     assert 120 < w < 260 and 120 < h < 260 and x > 0 and y > 0
-    for name, value in (("schema", "FaceElement.1"), ("synthetic", 1),
+    for name, value in (("schema", "FaceElement.2"), ("synthetic", 1),
                         ("licenceId", "TEST-0001"), ("colourspace", "ACEScg"),
                         ("cropSize", 256), ("resolution", 64), ("face", 1), ("frame", 1002)):
         assert header.attribute(f"vfx_double/{name}") == value, name

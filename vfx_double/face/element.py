@@ -1,9 +1,14 @@
-"""FaceElement.1: the face element, one EXR per frame, that render writes and comp (and the
+"""FaceElement.2: the face element, one EXR per frame, that render writes and comp (and the
 Nuke node) read. The format lives here once: :func:`element_image` makes one for render
 to write, :func:`read_element` reads and checks one for the comp.
 
 - Channels ``R, G, B`` (ACEScg, premultiplied by ``A``), ``A`` (the rendered crop's
-  coverage) and ``matte`` (the face matte), half float.
+  coverage) and ``matte.A`` (the face matte), half float.
+- Version 1 named the matte ``matte``, without a layer; still read. Why the layer: Nuke's
+  EXR reader (``ExrChannelNameToNuke`` in Foundry's NDK examples) makes a layer of all
+  but the last dot-separated part and turns ``A`` into ``alpha``, so ``matte.A`` is
+  ``matte.alpha`` in Nuke, a layer of its own that a Shuffle or Copy offers by name; a
+  bare ``matte`` has no layer there and lands wherever the host puts unlayered channels.
 - Data window: the crop's box on the plate; display window: the plate's.
 - Header attributes, each under :data:`PREFIX`: ``schema``, ``licenceId``, ``modelHash``,
   ``configHash``, ``synthetic`` (1), ``colourspace``, ``source``, ``frame``, ``face``
@@ -25,10 +30,19 @@ from ..records import check_schema
 
 #: every attribute this tool writes into an EXR header starts with this
 PREFIX = "vfx_double/"
-SCHEMA = ("FaceElement", 1)
+SCHEMA = ("FaceElement", 2)
 #: the schema as written in the header
 SCHEMA_TAG = f"{SCHEMA[0]}.{SCHEMA[1]}"
-CHANNELS = ("R", "G", "B", "A", "matte")
+CHANNELS = ("R", "G", "B", "A", "matte.A")
+#: the channels of each version of the format (the matte's name changed in version 2)
+VERSION_CHANNELS = {1: ("R", "G", "B", "A", "matte"), 2: CHANNELS}
+
+
+def element_channels(channels: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The element channel names, in :data:`CHANNELS` order, of a file whose header lists
+    ``channels``: version 2's, or version 1's where the file has that version's matte."""
+    legacy = VERSION_CHANNELS[1]
+    return legacy if legacy[-1] in channels and CHANNELS[-1] not in channels else CHANNELS
 
 
 def element_image(frame: int, pixels: np.ndarray, box: tuple[int, int, int, int],
@@ -103,7 +117,8 @@ def read_element(path: Path, frame: int, expect: dict[str, str] | None = None) -
     false provenance header."""
     where = f"{path} (frame {frame})"
     image = read_exr(path, frame=frame)
-    check_schema(image.attribute(PREFIX + "schema"), SCHEMA, where, MediaError)
+    version = check_schema(image.attribute(PREFIX + "schema"), SCHEMA, where, MediaError)
+    names = VERSION_CHANNELS[version] if version in VERSION_CHANNELS else CHANNELS
     wanted = {"frame": frame, **(expect or {})}
     for name, value in wanted.items():
         found = image.attribute(PREFIX + name)
@@ -113,11 +128,11 @@ def read_element(path: Path, frame: int, expect: dict[str, str] | None = None) -
             raise MediaError(f"{where} ({PREFIX}{name})", f"{value!r} (the render's own)",
                              repr(found), "this element is not the render's output for "
                              "this frame: re-render it, never copy or edit elements")
-    missing = [c for c in CHANNELS if c not in image.channels]
+    missing = [c for c in names if c not in image.channels]
     if missing:
-        raise MediaError(where, f"element channels {', '.join(CHANNELS)}",
+        raise MediaError(where, f"element channels {', '.join(names)}",
                          f"missing {', '.join(missing)}", "re-render this frame")
-    pixels = image.pixels[..., image.channel_indices(list(CHANNELS))]
+    pixels = image.pixels[..., image.channel_indices(list(names))]
     bad = ~np.isfinite(pixels)
     if bad.any():
         y, x = np.argwhere(bad.any(axis=2))[0]

@@ -1,5 +1,5 @@
 """The render stage: the trained model over the plate, written as face elements
-(FaceElement.1, :mod:`vfx_double.face.element`).
+(FaceElement.2, :mod:`vfx_double.face.element`).
 
 Per plate frame: the face region is read and encoded (ACEScct), warped to the aligned crop
 exactly as the faceset was made (so the model sees what it was trained on), run through
