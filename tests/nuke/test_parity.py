@@ -1,0 +1,111 @@
+"""Parity without Nuke: the demo shot's exported script, read back from its .nk text and
+run by the reference evaluator, against the farm comp (grain and detail off: see
+nuke_plugin.core.digital_double)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nuke_plugin.core.digital_double import comp_for, comp_script, from_comp, group_for
+from nuke_plugin.core.nk import to_nk
+from nuke_plugin.core.nkread import read_nk
+from tests.nuke.evaluator import RGBA, Evaluator
+from vfx_double.color import DEFAULT_CONFIG
+from vfx_double.comp.stage import comp_shot
+from vfx_double.demo import shot as demo_shot
+from vfx_double.io.exr import read_exr
+from vfx_double.render.stage import render_shot
+from vfx_double.track.stage import track_shot
+from vfx_double.train.stage import train_shot
+
+FRAMES = 4
+#: set by a person who wants to look at the difference (see the report); None in CI
+SHOW = None
+#: inside the changed box, in the plate's log encoding (half float, about 0.1..0.7):
+#: a half's step there is 2**-11 .. 2**-12; two steps cover the two roundings of the same
+#: value computed in a different order (Merge2 over + mix vs the comp's one lerp,
+#: OCIO's ACEScct vs the comp's own curve), so max <= 2 half steps at 1.0 = 2**-10
+MAX_INSIDE = 2.0 ** -10
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nuke_demo")
+    shot = demo_shot.build(root, frames=FRAMES, train_steps=20)
+    text = shot.config.read_text()
+    assert "\ncomp:" not in text
+    shot.config.write_text(text + "comp:\n  grain: false\n  detail: off\n")
+    track_shot(shot.config, keyring=shot.keyring)
+    train_shot(shot.config, keyring=shot.keyring)
+    render_shot(shot.config, keyring=shot.keyring)
+    report = comp_shot(shot.config, keyring=shot.keyring)
+    inputs = from_comp(shot.config, report.folder)
+    out = report.folder.parent / "nuke" / "sh010_nuke.####.exr"
+    graph, root_knobs = comp_script(inputs, str(shot.plate), str(out), ocio_config=DEFAULT_CONFIG)
+    script = read_nk(to_nk(graph, root_knobs))
+    return shot, report, inputs, script
+
+
+def test_group_for_finds_the_comp_of_a_render_version(demo):
+    shot, report, inputs, script = demo
+    assert comp_for(shot.config, inputs.render) == report.folder
+    assert comp_for(shot.config) == report.folder
+    group = group_for(shot.config, inputs.render)
+    assert group == script.graph.node("DigitalDouble1")
+    assert "SYNTHETIC" in group.knobs["label"] and inputs.licence_id in group.knobs["label"]
+
+
+def test_frames_are_read_with_their_matte_in_its_own_layer(demo):
+    _, _, inputs, script = demo
+    from tests.nuke.evaluator import nuke_channel
+    assert nuke_channel("matte.A") == "matte.alpha" and nuke_channel("A") == "rgba.alpha"
+    copy = next(k for k in script.graph.node("DigitalDouble1").children
+                if k.name == "MatteToAlpha")
+    assert copy.knobs["from0"] == "matte.alpha"
+
+
+def farm(report, frame):
+    return read_exr(report.folder / f"sh010_comp_{report.folder.name}.{frame:04d}.exr",
+                    dtype=None)
+
+
+def evaluated(script, window, frame, names):
+    image = Evaluator(script, window).evaluate("WriteComp", frame)
+    return np.stack([image[c] for c in names], -1).astype(np.float16)
+
+
+def test_records_are_written_per_frame(demo):
+    _, report, inputs, _ = demo
+    assert sorted(inputs.records) == list(report.frames)
+    faced = [r for r in inputs.records.values() if r["box"] is not None]
+    assert faced, "the demo should have a face on some frame"
+    for rec in faced:
+        assert rec["colour_match"]["method"] in ("rct", "none")
+        assert rec["detail"] == {"mode": "off", "spread": None} and rec["grain"] is None
+
+
+def test_evaluated_script_matches_the_farm_comp(demo):
+    _, report, inputs, script = demo
+    for frame in report.frames:
+        comp = farm(report, frame)
+        names = [c for c in comp.channels if c in "RGBA"]
+        assert names[:3] == ["R", "G", "B"]
+        want = comp.pixels[..., comp.channel_indices(names)]
+        got = evaluated(script, comp.display_window, frame,
+                        [RGBA["RGBA".index(c)] for c in names])
+        box = inputs.records[frame]["box"]
+        outside = np.ones(want.shape[:2], bool)
+        if box is not None:
+            x, y, w, h = box
+            outside[y:y + h, x:x + w] = False
+        assert np.array_equal(got[outside].view(np.uint16), want[outside].view(np.uint16)), \
+            f"frame {frame}: pixels outside the face box must be the farm comp's bit for bit"
+        if box is None:
+            continue
+        diff = np.abs(got[~outside].astype(np.float64) - want[~outside].astype(np.float64))
+        print(f"frame {frame}: box {box} max {diff.max():.3g} mean {diff.mean():.3g} "
+              f"bit-identical {np.mean(diff == 0):.4f}")
+        if SHOW is not None:
+            SHOW(frame, got, want, box)
+        assert diff.max() <= MAX_INSIDE, f"frame {frame}: max {diff.max()}"
