@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import io
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,11 +176,14 @@ def export_torchscript(path: str | Path, out_dir: str | Path, *, keyring: Path |
     shot = open_shot(path, uses=("render", "use"), keyring=keyring)
     loaded = load_model(shot, device=torch.device("cpu"), unfinished=unfinished, run=run,
                         checkpoint=checkpoint)
-    module = script(loaded.model, edge_fade)
-    buffer = io.BytesIO()
-    torch.jit.save(module, buffer)
-    data = buffer.getvalue()
-    _check_round_trip(data, loaded.model, edge_fade)
+    with warnings.catch_warnings():
+        # torch >= 2.11 deprecates TorchScript for torch.export; Nuke reads TorchScript only
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+        module = script(loaded.model, edge_fade)
+        buffer = io.BytesIO()
+        torch.jit.save(module, buffer)
+        data = buffer.getvalue()
+        _check_round_trip(data, loaded.model, edge_fade)
     cfg = shot.cfg
     name = _model_id(cfg.show, cfg.shot, loaded.run_dir.name, loaded.checkpoint.name)
     out = Path(out_dir)
