@@ -7,16 +7,18 @@ farm-rendered elements and live inference.
     source (plate, its own colourspace) -> LiveToNetwork (OCIOColorSpace -> ACEScct)
     -> LiveAlign (Transform, the track's plate -> crop matrix per frame) -> LiveCrop (Crop
     0 0 S S, reformat: the S x S aligned crop) -> LiveInference (the .cat: rgb + matte in
-    alpha) -> LiveMatte (Copy alpha -> the group's matte channel) -> LiveCover (alpha = 1) -> LiveUncrop
-    (Reformat back to the plate's box, bottom-left) -> LiveUnalign (the same Transform,
-    inverted) -> LiveToWorking (ACEScct -> ACEScg) -> LivePremult (rgb by the cover)
+    alpha) -> LiveMatte (Copy alpha -> the group's matte channel) -> LiveCover (alpha = 1)
+    -> LiveUncrop (Reformat back to the plate's box, bottom-left) -> LiveUnalign (the same
+    Transform, inverted) -> LiveToWorking (ACEScct -> ACEScg) -> LivePremult (rgb by the
+    cover)
 
 The result has the face element's layout (:mod:`vfx_double.face.element`, read by the
 group as ``ReadFace``): rgb premultiplied in ACEScg, alpha the crop's cover on the plate,
-the model's matte in the channel the group reads the element's matte from. Like render, the plate is encoded before it is warped.
-Unlike render, the model's crop is resampled twice (crop size -> model resolution inside
-the module, and back), and the matte is not limited to the landmark hull (Nuke has no
-landmarks): a look-dev path, the farm elements stay the reference.
+the model's matte in the channel the group reads the element's matte from. Like render,
+the plate is encoded before it is warped. Unlike render, the model's crop is resampled
+twice (crop size -> model resolution inside the module, and back), and the matte is not
+limited to the landmark hull (Nuke has no landmarks): a look-dev path, the farm elements
+stay the reference.
 
 Why a Transform: the track's matrices are similarities (``align_matrix``: rotation, one
 scale, translation), which Transform's translate / rotate / scale / center knobs hold

@@ -26,7 +26,8 @@ from vfx_double.train.presets import PRESETS
 from vfx_double.train.stage import train_shot
 
 # torch >= 2.11 deprecates TorchScript for torch.export; Nuke reads TorchScript only
-pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:`torch\.jit\.\w+` is deprecated:DeprecationWarning")
 
 #: every op the exported graph may name: all are in libtorch 1.6 (Nuke 13) and later. An op
 #: outside it (F.interpolate names all its modes' ops, some added in torch 2.x; nn.Conv2d's
