@@ -134,10 +134,9 @@ def _colour_match(inputs: DoubleInputs, source: str) -> tuple[list[Node], str]:
     mode = inputs.colour_match
     if mode == "none":
         return [], source
-    if mode not in ("rct", "gain"):
-        raise ValueError(f"colour match {mode!r}: the node animates rct and gain (Grade); "
-                         "histogram (ColorLookup) is not written yet")
     off = Expr("!parent.colour_match")
+    if mode == "histogram":
+        return _histogram(inputs, source, off)
     grade = Node("Grade", "MatchGrade", {
         "channels": "rgb", "multiply": (*_match_curves(inputs, "multiply", 1.0), 1.0),
         "add": (*_match_curves(inputs, "add", 0.0), 0.0), "black_clamp": False,
@@ -153,6 +152,47 @@ def _colour_match(inputs: DoubleInputs, source: str) -> tuple[list[Node], str]:
                                               "out_colorspace": inputs.working,
                                               "disable": off}, [grade.name])
     return [to_log, grade, back], back.name
+
+
+#: the histogram map's end slopes reach this far beyond its first and last knot (ACEScct
+#: codes; the encoding spans about -0.36 .. 1.47 for finite half values), as one more knot
+#: each side: a ColorLookup curve holds its end values beyond its last key
+REACH = 4.0
+
+
+def lookup_curve(match: dict[str, Any], channel: int) -> Expr:
+    """One channel's histogram map as a linear ColorLookup curve (``{}``: identity)."""
+    if match.get("method") != "histogram":
+        return Expr("")
+    knots = [(float(e), float(p)) for e, p in match["knots"][channel]]
+    slope = float(match["slope"][channel])
+    (e0, p0), (e1, p1) = knots[0], knots[-1]
+    knots = [(e0 - REACH, p0 - slope * REACH), *knots, (e1 + REACH, p1 + slope * REACH)]
+    return Expr("curve L " + " ".join(f"x{e!r} {p!r}" for e, p in knots))
+
+
+def _histogram(inputs: DoubleInputs, source: str, off: Expr) -> tuple[list[Node], str]:
+    """ToLog -> one ColorLookup per frame (a lookup's curves cannot animate) -> a Switch
+    on the frame -> FromLog."""
+    first, last = inputs.frames
+    nodes = [Node("OCIOColorSpace", "ToLog", {"in_colorspace": inputs.working,
+                                              "out_colorspace": LOG_SPACE, "disable": off},
+                  [source])]
+    lookups: list[str | None] = []
+    for frame in range(first, last + 1):
+        match = inputs.records.get(frame, {}).get("colour_match", {"method": "none"})
+        lut = ("master", Expr(""), *(v for c, name in enumerate(("red", "green", "blue"))
+                                     for v in (name, lookup_curve(match, c))),
+               "alpha", Expr(""))
+        nodes.append(Node("ColorLookup", f"Lookup{frame}", {"channels": "rgb", "lut": lut},
+                          ["ToLog"]))
+        lookups.append(f"Lookup{frame}")
+    nodes.append(Node("Switch", "MatchFrame", {"which": Expr(f"frame-{first}"),
+                                               "disable": off}, lookups))
+    nodes.append(Node("OCIOColorSpace", "FromLog", {"in_colorspace": LOG_SPACE,
+                                                    "out_colorspace": inputs.working,
+                                                    "disable": off}, ["MatchFrame"]))
+    return nodes, "FromLog"
 
 
 def _grain_curves(inputs: DoubleInputs) -> dict[str, Value]:

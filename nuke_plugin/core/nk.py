@@ -112,7 +112,7 @@ def _scope(nodes: list[Node], indent: str, lines: list[str], column: int) -> Non
     row = 0
     for kind, item in ops:
         if kind == "push":
-            lines.append(f"{indent}push {'$' + _var(item) if item else '0'}")  # type: ignore[arg-type]
+            lines.append(f"{indent}push {'$' + _var(str(item)) if item else '0'}")
             continue
         node = item
         assert isinstance(node, Node)

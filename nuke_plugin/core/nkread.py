@@ -92,7 +92,8 @@ def tokens(text: str) -> list[Token]:
 
 
 def _commands(toks: list[Token]) -> list[list[Token]]:
-    commands, current = [], []
+    commands: list[list[Token]] = []
+    current: list[Token] = []
     for tok in toks:
         if tok.kind == "newline":
             if current:
@@ -136,14 +137,23 @@ def parse_curve(body: str, where: str) -> Curve:
     return Curve(tuple(keys))
 
 
+def _braced(body: str, where: str) -> Union[Curve, Expr]:
+    """``curve`` with frame keys only is an animation (:class:`Curve`); one with
+    interpolation flags or keys off the frames (a ColorLookup's) stays text."""
+    if body.startswith("curve") and re.fullmatch(r"curve( x-?\d+| \S+)*", body) and all(
+            p.startswith("x") and _INT.match(p[1:]) or _NUMBER.match(p)
+            for p in body.split()[1:]):
+        return parse_curve(body, where)
+    return Expr(body)
+
+
 def _element(tok: Token, where: str) -> Union[str, int, float, bool, Curve, Expr]:
     if tok.kind == "quoted":
         return tok.text
     if tok.kind == "word":
         return scalar(tok.text)
     if tok.kind == "braced":
-        body = tok.text.strip()
-        return parse_curve(body, where) if body.startswith("curve") else Expr(body)
+        return _braced(tok.text.strip(), where)
     raise NkSyntaxError(f"{where}: unexpected {tok.kind} {tok.text!r}")
 
 
@@ -152,8 +162,7 @@ def knob_value(tok: Token, where: str) -> Value:
         return _element(tok, where)
     inner = [t for t in tokens(tok.text) if t.kind != "newline"]
     if len(inner) == 1 and inner[0].kind == "braced":
-        body = inner[0].text.strip()
-        return parse_curve(body, where) if body.startswith("curve") else Expr(body)
+        return _braced(inner[0].text.strip(), where)
     return tuple(_element(t, where) for t in inner)
 
 

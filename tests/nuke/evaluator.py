@@ -9,7 +9,9 @@ Unpremult leaves pixels with alpha 0 as they are; Merge2 ``over`` is ``A + B (1 
 and its ``mix`` blends the result with B; Keymix is ``B + (A - B) * mask``; Blur's size
 is ``2.4 sigma`` with a kernel cut at ``3 sigma``, edges repeated (the convention the
 farm comp follows, :mod:`vfx_double.face.matte`); FilterErode is the comp's grey-scale
-disc erode (``size`` > 0 shrinks).
+disc erode (``size`` > 0 shrinks); ColorLookup takes linear (``curve L``) curves; Switch
+and expressions ``parent.KNOB``, ``!parent.KNOB`` and ``frame-N``. Nodes the group does not
+use (Crop, Transform: the live path's) are refused, not guessed.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ class Evaluator:
         if isinstance(value, Curve):
             return value.at(frame)
         if isinstance(value, Expr):
+            offset = re.fullmatch(r"frame\s*-\s*(\d+)", value.text.strip())
+            if offset is not None:
+                return frame - int(offset.group(1))
             m = re.fullmatch(r"(!?)parent\.(\w+)", value.text.strip())
             if m is None or parent is None:
                 raise EvaluatorError(f"expression {value.text!r} is not in the subset")
@@ -232,11 +237,27 @@ class Evaluator:
             out[c] = (b[c] + (a[c] - b[c]) * mask).astype(np.float32)
         return out
 
-    def _Crop(self, node, frame, parent, inp):  # noqa: N802
+    def _Switch(self, node, frame, parent, inp):  # noqa: N802
+        which = int(round(float(self.knob(node, "which", frame, parent, 0))))
+        return inp(min(max(which, 0), len(node.inputs) - 1))
+
+    def _ColorLookup(self, node, frame, parent, inp):  # noqa: N802
+        """Linear (``curve L``) lookup curves only, held beyond their end keys; ``{}`` is
+        the identity; ``master`` must be the identity."""
         src = inp(0)
-        x, y, r, t = (int(v) for v in self.knob(node, "box", frame, parent))
-        keep = np.zeros_like(src["rgba.red"], bool)
-        h = keep.shape[0]
-        # Nuke's y runs up from the bottom: box rows y..t are image rows h-t..h-y
-        keep[max(h - t, 0):h - y, max(x, 0):r] = True
-        return {c: np.where(keep, v, 0).astype(np.float32) for c, v in src.items()}
+        lut = node.knobs["lut"]
+        table = dict(zip(lut[::2], lut[1::2]))
+        if table.get("master", Expr("")).text.strip():
+            raise EvaluatorError(f"{node.name}: a master curve is not in the subset")
+        out = dict(src)
+        for c in channels(str(node.knobs.get("channels", "rgb"))):
+            body = table.get(c.split(".")[-1], Expr("")).text.strip()
+            if not body:
+                continue
+            parts = body.split()
+            if parts[:2] != ["curve", "L"]:
+                raise EvaluatorError(f"{node.name}: only linear curves (curve L) in the subset")
+            xs = [float(p[1:]) for p in parts[2::2]]
+            ys = [float(p) for p in parts[3::2]]
+            out[c] = np.interp(src[c].astype(np.float64), xs, ys).astype(np.float32)
+        return out

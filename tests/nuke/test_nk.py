@@ -97,3 +97,24 @@ def test_strings_that_tcl_would_substitute_are_escaped() -> None:
     g = Graph()
     g.add(Node("NoOp", "N", {"label": 'a $b [c] "d"', "v": "1001"}, [None]))
     assert read_nk(to_nk(g, {})).graph.node("N").knobs == {"label": 'a $b [c] "d"', "v": "1001"}
+
+
+def test_histogram_match_is_a_lookup_per_frame_behind_a_switch() -> None:
+    inputs = fixed_inputs()
+    knots = [[[0.1, 0.12], [0.4, 0.38], [0.6, 0.65]]] * 3
+    records = {f: {"frame": f, "grain": None,
+                   "colour_match": {"method": "histogram", "space": "ACEScct",
+                                    "knots": knots, "slope": [1.0, 1.5, 0.5]}}
+               for f in range(1001, 1005)}
+    from dataclasses import replace
+    graph, root = comp_script(replace(inputs, colour_match="histogram", records=records),
+                              "/p.####.exr", "/o.####.exr", ocio_config="x")
+    script = read_nk(to_nk(graph, root))
+    assert script.graph == graph
+    kids = {k.name: k for k in script.graph.node("DigitalDouble1").children}
+    assert kids["MatchFrame"].inputs == [f"Lookup{f}" for f in range(1001, 1005)]
+    lut = dict(zip(kids["Lookup1002"].knobs["lut"][::2], kids["Lookup1002"].knobs["lut"][1::2]))
+    assert lut["master"] == Expr("")
+    # the end slopes as one knot REACH beyond each end: 0.1 - 4 * 1.5 -> 0.12 - 6
+    assert lut["green"].text.startswith("curve L x-3.9 -5.88 x0.1 0.12")
+    assert "lut {master {} red {curve L x-3.9 " in to_nk(graph, root)

@@ -109,3 +109,51 @@ def test_evaluated_script_matches_the_farm_comp(demo):
         if SHOW is not None:
             SHOW(frame, got, want, box)
         assert diff.max() <= MAX_INSIDE, f"frame {frame}: max {diff.max()}"
+
+
+@pytest.fixture(scope="module")
+def histogram(demo):
+    """The same shot comped again with the histogram match: a new comp version."""
+    shot = demo[0]
+    shot.config.write_text(shot.config.read_text().replace(
+        "comp:\n", "comp:\n  colour_match: histogram\n"))
+    report = comp_shot(shot.config, keyring=shot.keyring)
+    inputs = from_comp(shot.config, report.folder)
+    graph, root_knobs = comp_script(inputs, str(shot.plate), "/out/c.####.exr",
+                                    ocio_config=DEFAULT_CONFIG)
+    return report, inputs, read_nk(to_nk(graph, root_knobs))
+
+
+def test_histogram_match_as_per_frame_lookups_matches_the_farm_comp(demo, histogram):
+    report, inputs, script = histogram
+    assert report.folder != demo[1].folder
+    methods = {r["colour_match"]["method"] for r in inputs.records.values()}
+    assert methods == {"histogram"}
+    for frame in report.frames:
+        comp = farm(report, frame)
+        want = comp.pixels[..., comp.channel_indices(["R", "G", "B"])]
+        got = evaluated(script, comp.display_window, frame, list(RGBA[:3]))
+        x, y, w, h = inputs.records[frame]["box"]
+        outside = np.ones(want.shape[:2], bool)
+        outside[y:y + h, x:x + w] = False
+        assert np.array_equal(got[outside].view(np.uint16), want[outside].view(np.uint16))
+        diff = np.abs(got[~outside].astype(np.float64) - want[~outside].astype(np.float64))
+        print(f"histogram frame {frame}: max {diff.max():.3g} mean {diff.mean():.3g} "
+              f"bit-identical {np.mean(diff == 0):.4f}")
+        assert diff.max() <= MAX_INSIDE
+
+
+def test_the_comparison_sees_a_wrong_knob(demo):
+    """The same evaluation with the group's colour match switched off is far from the
+    farm comp: the tolerance above is not so loose that any face passes."""
+    _, report, inputs, script = demo
+    group = script.graph.node("DigitalDouble1")
+    group.knobs["colour_match"] = False
+    try:
+        frame = report.frames[0]
+        comp = farm(report, frame)
+        want = comp.pixels[..., comp.channel_indices(["R", "G", "B"])].astype(np.float64)
+        got = evaluated(script, comp.display_window, frame, list(RGBA[:3])).astype(np.float64)
+        assert np.abs(got - want).max() > 50 * MAX_INSIDE
+    finally:
+        group.knobs["colour_match"] = True
