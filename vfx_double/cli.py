@@ -471,6 +471,26 @@ def licence_verify(path: Path, keyring: Path | None, show: str | None, uses: tup
 
 
 @cli.group()
+def nuke() -> None:
+    """The shot for compositors in Nuke: the DigitalDouble script and its live model."""
+
+
+@nuke.command("export")
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--render", "render_version", default="",
+              help="the render version the node reads (default: the latest comped one)")
+@click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+def nuke_export(config: Path, render_version: str, keyring: Path | None) -> None:
+    """Write the shot's Nuke script (plate -> DigitalDouble -> Write with provenance), the
+    actor model as TorchScript with its CatFileCreator sidecar, and the tracking curves, in
+    a new nuke/vNNN folder of the shot's work area."""
+    from nuke_plugin.export import export
+
+    for line in export(config, keyring=keyring, render=render_version).lines():
+        click.echo(line)
+
+
+@cli.group()
 def audit() -> None:
     """Inspect a shot's hash-chained audit log."""
 

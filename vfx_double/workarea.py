@@ -35,6 +35,7 @@ STAGES: dict[str, str] = {
     "comp": "v",
     "review": "v",
     "farm": "job-",
+    "nuke": "v",
 }
 PAD = 3
 

@@ -207,8 +207,12 @@ def _grain_curves(inputs: DoubleInputs) -> dict[str, Value]:
     return knobs
 
 
-def digital_double(inputs: DoubleInputs, name: str = "DigitalDouble1") -> Node:
-    """The Group; its input 0 is the plate in its own colourspace."""
+def digital_double(inputs: DoubleInputs, name: str = "DigitalDouble1",
+                   live: list[Node] | None = None) -> Node:
+    """The Group; its input 0 is the plate in its own colourspace. With ``live`` (the live
+    Inference branch, :func:`nuke_plugin.core.live.live_nodes` fed from ``Input1``, its
+    CatFileCreator left out), a ``live`` checkbox switches the face from the farm's
+    elements to that branch; everything after (match, matte, merge) is shared."""
     first, last = inputs.frames
     kids: list[Node] = [
         Node("Input", "Input1", {"number": 0}, []),
@@ -218,13 +222,18 @@ def digital_double(inputs: DoubleInputs, name: str = "DigitalDouble1") -> Node:
         Node("Read", "ReadFace", {
             "file": inputs.elements, "first": first, "last": last, "origfirst": first,
             "origlast": last, "colorspace": inputs.working, "on_error": "black"}, []),
-        Node("Unpremult", "Unpremult", {"channels": "rgb"}, ["ReadFace"]),
     ]
+    face = "ReadFace"
+    if live:
+        kids += live
+        kids.append(Node("Switch", "FaceSource", {"which": Expr("parent.live")},
+                         ["ReadFace", live[-1].name]))
+        face = "FaceSource"
+    kids.append(Node("Unpremult", "Unpremult", {"channels": "rgb"}, [face]))
     matched, colour = _colour_match(inputs, "Unpremult")
     kids += matched
     kids += [
-        Node("Copy", "MatteToAlpha", {"from0": MATTE, "to0": "rgba.alpha"},
-             ["ReadFace", "ReadFace"]),
+        Node("Copy", "MatteToAlpha", {"from0": MATTE, "to0": "rgba.alpha"}, [face, face]),
         Node("FilterErode", "Erode", {"channels": "alpha", "size": Expr("parent.erode")},
              ["MatteToAlpha"]),
         Node("Blur", "Feather", {"channels": "alpha", "size": Expr("parent.feather")},
@@ -265,6 +274,8 @@ def digital_double(inputs: DoubleInputs, name: str = "DigitalDouble1") -> Node:
         UserKnob(T["Double_Knob"], "feather", "feather", ("R", "0", "50")),
         UserKnob(T["Boolean_Knob"], "colour_match", "colour match"),
         UserKnob(T["Double_Knob"], "grain_amount", "grain amount", ("R", "0", "1")),
+        *([UserKnob(T["Boolean_Knob"], "live", "live (Inference on the plate)")]
+          if live else []),
         UserKnob(T["PyScript_Knob"], "reload", "Reload"),
         UserKnob(T["PyScript_Knob"], "submit", "Submit comp to farm"),
     ]
@@ -275,6 +286,7 @@ def digital_double(inputs: DoubleInputs, name: str = "DigitalDouble1") -> Node:
         "colour_match": inputs.colour_match != "none",
         "grain_amount": 1.0 if inputs.grain else 0.0,
         "reload": RELOAD_SCRIPT, "submit": SUBMIT_SCRIPT,
+        **({"live": False} if live else {}),
     }
     return Node("Group", name, knobs, ["ReadPlate"], kids, user)
 
@@ -288,15 +300,21 @@ def provenance(inputs: DoubleInputs) -> dict[str, str]:
 
 
 def comp_script(inputs: DoubleInputs, plate: str, out: str, *, ocio_config: str,
-                fps: float = 24.0) -> tuple[Graph, dict[str, Value]]:
+                fps: float = 24.0, live: list[Node] | None = None
+                ) -> tuple[Graph, dict[str, Value]]:
     """The shot's script: plate Read (raw: the group converts) -> DigitalDouble ->
-    provenance metadata -> Write (EXR half, raw: already in the output colourspace)."""
+    provenance metadata -> Write (EXR half, raw: already in the output colourspace). With
+    ``live`` (:func:`nuke_plugin.core.live.live_nodes`), its branch goes inside the group
+    and its CatFileCreator (no inputs) stands beside, ready to make the .cat."""
     first, last = inputs.frames
     graph = Graph()
     graph.add(Node("Read", "ReadPlate", {
         "file": plate, "first": first, "last": last, "origfirst": first, "origlast": last,
         "colorspace": inputs.plate_colourspace, "raw": True}, []))
-    graph.add(digital_double(inputs))
+    makers = [n for n in live or [] if n.cls == "CatFileCreator"]
+    for maker in makers:
+        graph.add(maker)
+    graph.add(digital_double(inputs, live=[n for n in live or [] if n not in makers]))
     meta = tuple(Expr(f"set {key} {json.dumps(value)}")
                  for key, value in provenance(inputs).items())
     graph.add(Node("ModifyMetaData", "Provenance", {"metadata": meta}, ["DigitalDouble1"]))

@@ -476,3 +476,35 @@ print(sorted(h.build(graph))[:2])
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['DigitalDouble1', 'DigitalDouble1.Changed']"
+
+
+def test_the_double_with_its_live_branch_built_through_the_fake_equals_the_nk(
+        fake: Any, host: Any, tmp_path: Path) -> None:
+    """What `vfx-double nuke export` writes: the live Inference branch inside the group
+    behind the FaceSource switch, its CatFileCreator beside: every class and knob is one
+    the fake (Foundry's lists) knows, and the build equals the .nk read back."""
+    from nuke_plugin.core.digital_double import comp_script
+    from nuke_plugin.core.live import live_nodes
+    from nuke_plugin.core.nk import to_nk
+    from nuke_plugin.core.nkread import read_nk
+    from tests.nuke.test_live import SIDECAR, synthetic_track
+
+    dd = pytest.importorskip("nuke_plugin.core.digital_double")
+    made_up = dd.DoubleInputs(
+        config="/shots/s.yaml", render="v003", elements="/w/render/v003/face.####.exr",
+        frames=(1001, 1004), plate_colourspace="ARRI LogC3 (EI800)", working="ACEScg",
+        output="ARRI LogC3 (EI800)", licence_id="LIC-7", model_hash="abc", mix=1.0,
+        erode=1.0, feather=3.0, colour_match="rct", grain=True,
+        records={f: {"colour_match": {"multiply": [1.0, 1.0, 0.9], "add": [0.0, 0.0, 0.0]},
+                     "grain": None} for f in range(1001, 1005)})
+    live = live_nodes(synthetic_track(), SIDECAR, tmp_path, working="ACEScg",
+                      plate_colourspace="ARRI LogC3 (EI800)", matte_channel=dd.MATTE)
+    graph, root = comp_script(made_up, "/plates/p.####.exr", "/out/c.####.exr",
+                              ocio_config="ocio://x", live=live)
+    assert [n.name for n in graph.nodes][:3] == ["ReadPlate", "LiveCatFileCreator",
+                                                 "DigitalDouble1"]
+    host.set_root(root)
+    host.build(graph)
+    built = canonical(read_back(fake.root()))
+    assert built == canonical(graph.nodes)
+    assert built == canonical(read_nk(to_nk(graph, root)).graph.nodes)

@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 
 from nuke_plugin.core.graph import Graph, Node
-from nuke_plugin.core.live import (align_knobs, catfilecreator_node, live_nodes, nuke_matrix,
-                                   similarity_knobs)
+from nuke_plugin.core.live import (
+    align_knobs,
+    catfilecreator_node,
+    live_nodes,
+    nuke_matrix,
+    similarity_knobs,
+)
 from vfx_double.face.align import TEMPLATE_68, align_matrix
 from vfx_double.face.track import TrackResult
 
@@ -30,6 +35,11 @@ def face_points(frame: int) -> np.ndarray:
 
 @pytest.fixture
 def track() -> TrackResult:
+    return synthetic_track()
+
+
+def synthetic_track() -> TrackResult:
+    """Five frames of a face rolling -10..25 degrees, one without a face."""
     matrices = np.stack([align_matrix(face_points(f), S, 0.6) for f in FRAMES])
     matrices[FRAMES.index(NO_FACE)] = np.nan
     points = np.stack([face_points(f) for f in FRAMES])

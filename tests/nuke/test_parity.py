@@ -4,6 +4,8 @@ nuke_plugin.core.digital_double)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -160,3 +162,53 @@ def test_the_comparison_sees_a_wrong_knob(demo):
         assert np.abs(got - want).max() > 50 * MAX_INSIDE
     finally:
         group.knobs["colour_match"] = True
+
+
+def test_nuke_export_writes_the_script_model_and_curves(demo, capsys):
+    """`vfx-double nuke export` (issue 13, part 7): a new nuke/vNNN with the .nk (the live
+    branch inside the group behind a switch, its CatFileCreator beside), the TorchScript of
+    the very checkpoint the elements were rendered with, the tracking curves; with live off
+    the exported script evaluates to the farm comp; a farm job can render it with Nuke."""
+    from pipeline.submit import prepare
+    from vfx_double.cli import main
+
+    shot, report, inputs, _ = demo
+    assert main(["nuke", "export", str(shot.config), "--keyring", str(shot.keyring)]) == 0
+    said = capsys.readouterr().out
+    folder = shot.root / "work" / "DEMO" / "sh010" / "nuke" / "v001"
+    nk = folder / "sh010_comp.nk"
+    assert f"script:  {nk}" in said
+    script = read_nk(nk.read_text())
+    top = [n.name for n in script.graph.nodes]
+    assert top == ["ReadPlate", "LiveCatFileCreator", "DigitalDouble1", "Provenance",
+                   "WriteComp"]
+    group = script.graph.node("DigitalDouble1")
+    kids = {n.name: n for n in group.children}
+    assert kids["FaceSource"].inputs == ["ReadFace", "LivePremult"]
+    sidecars = [p for p in folder.glob("*.json") if p.name != "tracking.json"]
+    assert len(sidecars) == 1
+    sidecar = json.loads(sidecars[0].read_text())
+    assert sidecar["model_hash"] == inputs.model_hash  # the elements' own checkpoint
+    assert (folder / sidecar["torchscript"]).is_file()
+    inference = next(n for n in kids.values() if n.cls == "Inference")
+    assert inference.knobs["modelFile"] == str(folder / sidecar["catfilecreator"]["catFile"])
+    maker = script.graph.node("LiveCatFileCreator")
+    assert maker.knobs["torchScriptFile"] == str(folder / sidecar["torchscript"])
+    tracking = json.loads((folder / "tracking.json").read_text())
+    assert tracking["schema"] == "NukeTracking.1" and "translate" in tracking["knobs"]
+    # live off (the default): the exported script is the farm comp it took its numbers
+    # from (the shot's latest: another test of this module may have made a newer one)
+    latest = comp_for(shot.config)
+    assert f"colour match from comp {latest.name}" in said
+    frame = report.frames[0]
+    comp = read_exr(latest / f"sh010_comp_{latest.name}.{frame:04d}.exr", dtype=None)
+    want = comp.pixels[..., comp.channel_indices(["R", "G", "B"])]
+    got = evaluated(script, comp.display_window, frame, RGBA[:3])
+    assert np.abs(got.astype(np.float64) - want.astype(np.float64)).max() <= MAX_INSIDE
+    # nothing is overwritten: a second export is v002
+    assert main(["nuke", "export", str(shot.config), "--keyring", str(shot.keyring)]) == 0
+    assert (folder.parent / "v002" / "sh010_comp.nk").is_file()
+    # the farm renders the script with Nuke, in comp's chunks, after comp
+    job = prepare(shot.config, nuke_script=nk)
+    assert job.command(job.steps()[-1], "1001-1002") == ["nuke", "-F", "1001-1002", "-x",
+                                                          str(nk)]

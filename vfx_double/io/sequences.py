@@ -70,6 +70,10 @@ class FrameSequence:
     def has_range(self) -> bool:
         return self._frames is not None
 
+    def hash_pattern(self) -> str:
+        """The sequence as ``folder/name.####.ext`` (the form Nuke's Read and Write take)."""
+        return str(self.folder / f"{self._head}{'#' * self.padding}{self._tail}")
+
     def frame_name(self, frame: int) -> str:
         # printf-style padding: -5 at 4 digits is "-005", as Nuke and fileseq write it
         return f"{self._head}{frame:0{self.padding}d}{self._tail}"
