@@ -201,27 +201,27 @@ def test_ddp_two_processes_on_gloo(shot) -> None:
 def test_nproc_turns_a_signal_into_one_checkpoint_exit_75_and_resumes(shot) -> None:
     """`train --nproc 2` (a farm task's command on a 2-GPU host; gloo on CPU here): SIGTERM
     to it stops both ranks at one checkpoint and it exits 75 (torchrun alone would say 1),
-    and the same command line resumes the run to its target."""
-    command = ["train", str(shot.config), "--run", "run-070", "--steps", "40", "--nproc", "2",
-               "--device", "cpu"]
+    and the run resumes from there under --nproc."""
     run = runs(shot) / "run-070"
     launched = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    first = cli(shot, *command[2:])
+    # a target far enough that the signal lands mid-run however fast the machine is
+    first = cli(shot, "--run", "run-070", "--steps", "2000", "--nproc", "2", "--device", "cpu")
     deadline = time.monotonic() + 300
     while not (run / "metrics.jsonl").is_file() and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(1.0)
     first.send_signal(signal.SIGTERM)
     _, err = first.communicate(timeout=300)
     assert first.returncode == 75, err[-2000:]
     checkpoint = latest_checkpoint(run)
     stopped = json.loads((checkpoint / "state.json").read_text())["step"]
-    assert 0 < stopped < 40
+    assert 0 < stopped < 2000
     assert json.loads((run / "options.json").read_text())["world_size"] == 2
-    again = cli(shot, *command[2:])
+    target = stopped + 10
+    again = cli(shot, "--run", "run-070", "--steps", str(target), "--nproc", "2",
+                "--device", "cpu")
     out, err = again.communicate(timeout=600)
     assert again.returncode == 0, err[-2000:]
-    assert f"steps: {stopped} -> 40 of 40" in out
+    assert f"steps: {stopped} -> {target} of {target}" in out
     # the launcher and each rank leave a task record; the launcher's leaves the ranks' CPU
     # time to theirs (not counted twice)
     records = [json.loads(p.read_text()) for p in

@@ -65,7 +65,10 @@ def launch(nproc: int, argv: list[str], run_dir: Callable[[], Path | None]) -> i
     if code == 0 or not signalled:
         return code
     step, target = progress(run_dir())
-    return STOPPED if step is not None and target is not None and step < target else code
+    if step is None or target is None:
+        return code
+    # the signal came after the last step (torchrun still says 1): the run is done
+    return STOPPED if step < target else 0
 
 
 def progress(run: Path | None) -> tuple[int | None, int | None]:
