@@ -23,8 +23,9 @@ from typing import Union
 
 from .graph import Curve, Expr, Graph, Node, UserKnob, Value
 
-#: the Nuke version whose script syntax this writes (header ``version``)
-NUKE_VERSION = "15.1 v1"
+#: the header's ``version``: the oldest Nuke the plugin supports (README, Nuke), so none of
+#: them warns that the script comes from a newer release
+NUKE_VERSION = "14.0 v1"
 _BARE = re.compile(r"^[A-Za-z0-9_./#:@%+\-]+$")
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 #: knobs a node writes itself after its other knobs (so none are in ``Node.knobs``)
