@@ -10,16 +10,34 @@ and its ``mix`` blends the result with B; Keymix is ``B + (A - B) * mask``; Blur
 is ``2.4 sigma`` with a kernel cut at ``3 sigma``, edges repeated (the convention the
 farm comp follows, :mod:`vfx_double.face.matte`); FilterErode is the comp's grey-scale
 disc erode (``size`` > 0 shrinks); ColorLookup takes linear (``curve L``) curves; Switch
-and expressions ``parent.KNOB``, ``!parent.KNOB`` and ``frame-N``. Nodes the group does not
-use (Crop, Transform: the live path's) are refused, not guessed.
+and expressions ``parent.KNOB``, ``!parent.KNOB`` and ``frame-N``.
+
+The live branch (:mod:`nuke_plugin.core.live`) changes the format: an image's format is its
+arrays' shape (row 0 the top, as an EXR's; Nuke's y is up with pixel centres at +0.5, so
+row ``r`` of an image ``h`` high is Nuke's ``y = h - 0.5 - r``). Transform (translate,
+rotate in degrees counter-clockwise with y up, scale, center; ``invert_matrix``) is
+resampled with ``cv2.warpAffine`` INTER_CUBIC, black outside: Nuke's default filter is its
+own Cubic, without OpenCV's sharpening lobes and widened when shrinking, so values differ
+by a filter's worth, not in position (render warps with INTER_CUBIC too). Crop with
+``reformat`` makes its integer box the format, origin at the box's corner, black outside.
+Reformat ``to box`` with ``resize none`` and ``center`` off puts the image's bottom-left on
+the new format's (no resampling). Inference runs the TorchScript ``.pt`` beside its
+``modelFile`` (same stem; CatFileCreator makes the .cat from it) on the channels the
+NukeModel.1 sidecar (same stem, .json) names, the tensor's row 0 the image's top (assumed:
+Foundry's reference does not say; a model trained on y-down crops sees the face upright).
+Crop's and Reformat's one-pixel black edge outside the format is not modelled. Nodes
+outside this subset are refused, not guessed.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from nuke_plugin.core.graph import Curve, Expr, Node
@@ -63,6 +81,7 @@ class Evaluator:
         self.window = format_window
         self.colour = ColourConfig.load(str(script.root["customOCIOConfigPath"]))
         self.working = str(script.root["workingSpaceLUT"])
+        self._models: dict[str, tuple[Any, dict[str, Any]]] = {}
 
     # -- knobs ------------------------------------------------------------------------
     def knob(self, node: Node, name: str, frame: int, parent: Node | None,
@@ -224,10 +243,19 @@ class Evaluator:
         return {k: v.astype(np.float32) for k, v in out.items()}
 
     def _Expression(self, node, frame, parent, inp):  # noqa: N802
+        """``expr3`` on alpha only: ``a>0`` or a number (the live branch's cover, 1)."""
         src = inp(0)
-        if node.knobs.get("expr3") != "a>0" or node.knobs.get("channel3") != "alpha":
-            raise EvaluatorError(f"{node.name}: only expr3 'a>0' on alpha is in the subset")
-        return {**src, "rgba.alpha": (src["rgba.alpha"] > 0).astype(np.float32)}
+        expr = str(node.knobs.get("expr3", "")).strip()
+        if node.knobs.get("channel3") != "alpha" or any(
+                f"expr{i}" in node.knobs for i in range(3)):
+            raise EvaluatorError(f"{node.name}: only expr3 on alpha is in the subset")
+        if expr == "a>0":
+            return {**src, "rgba.alpha": (src["rgba.alpha"] > 0).astype(np.float32)}
+        try:
+            value = float(expr)
+        except ValueError:
+            raise EvaluatorError(f"{node.name}: expr3 {expr!r} is not in the subset") from None
+        return {**src, "rgba.alpha": np.full_like(src["rgba.alpha"], value, np.float32)}
 
     def _Keymix(self, node, frame, parent, inp):  # noqa: N802
         b, a, mask_img = inp(0), inp(1), inp(2)
@@ -261,3 +289,115 @@ class Evaluator:
             ys = [float(p) for p in parts[3::2]]
             out[c] = np.interp(src[c].astype(np.float64), xs, ys).astype(np.float32)
         return out
+
+    # -- the live branch: geometry ----------------------------------------------------
+    def _Transform(self, node, frame, parent, inp):  # noqa: N802
+        """Nuke's Transform (no skew, no motion blur) as a point map in its y-up pixel
+        space, ``T(translate + center) R(rotate) S(scale) T(-center)``, the image moved by
+        it (or by its inverse with ``invert_matrix``); resampled with OpenCV's cubic,
+        black outside."""
+        src = inp(0)
+        for knob in ("skewX", "skewY", "skew", "motionblur", "shutter"):
+            if self.knob(node, knob, frame, parent, 0):
+                raise EvaluatorError(f"{node.name}: {knob} is not in the subset")
+        filt = str(node.knobs.get("filter", "Cubic"))
+        interp = {"Cubic": cv2.INTER_CUBIC, "Impulse": cv2.INTER_NEAREST}.get(filt)
+        if interp is None:
+            raise EvaluatorError(f"{node.name}: filter {filt} is not in the subset")
+        tx, ty = self.knob(node, "translate", frame, parent, (0.0, 0.0))
+        rotate = float(self.knob(node, "rotate", frame, parent, 0.0))
+        scale = self.knob(node, "scale", frame, parent, 1.0)
+        sx, sy = scale if isinstance(scale, tuple) else (scale, scale)
+        cx, cy = self.knob(node, "center", frame, parent, (0.0, 0.0))
+        a = math.radians(rotate)
+        rot = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0],
+                        [0, 0, 1.0]])
+        m = (np.array([[1, 0, cx + tx], [0, 1, cy + ty], [0, 0, 1.0]]) @ rot
+             @ np.diag([float(sx), float(sy), 1.0])
+             @ np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1.0]]))
+        if self.knob(node, "invert_matrix", frame, parent, False):
+            m = np.linalg.inv(m)
+        h, w = next(iter(src.values())).shape
+        # array (column, row) -> Nuke (x, y): x = c + 0.5, y = h - 0.5 - r
+        to_nuke = np.array([[1.0, 0.0, 0.5], [0.0, -1.0, h - 0.5], [0.0, 0.0, 1.0]])
+        arr = np.linalg.inv(to_nuke) @ m @ to_nuke
+        return {c: cv2.warpAffine(v, arr[:2], (w, h), flags=interp,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+                for c, v in src.items()}
+
+    @staticmethod
+    def _place(src: Image, width: int, height: int, x0: int, y0: int) -> Image:
+        """A ``width`` x ``height`` format whose Nuke origin is the source's ``(x0, y0)``:
+        the source's pixels copied where they fall, black elsewhere."""
+        out = {}
+        for c, v in src.items():
+            h, w = v.shape
+            canvas = np.zeros((height, width), np.float32)
+            # source row r (y = h - 0.5 - r) is new row R = height - 0.5 - (y - y0)
+            shift = height - h + y0
+            rows = np.arange(h) + shift
+            cols = np.arange(w) - x0
+            rk, ck = (rows >= 0) & (rows < height), (cols >= 0) & (cols < width)
+            canvas[np.ix_(rows[rk], cols[ck])] = v[np.ix_(rk, ck)]
+            out[c] = canvas
+        return out
+
+    def _Crop(self, node, frame, parent, inp):  # noqa: N802
+        src = inp(0)
+        box = tuple(self.knob(node, "box", frame, parent))
+        if any(float(b) != int(b) for b in box):
+            raise EvaluatorError(f"{node.name}: a fractional box is not in the subset")
+        x, y, r, t = (int(b) for b in box)
+        if not self.knob(node, "crop", frame, parent, True):
+            raise EvaluatorError(f"{node.name}: crop off (no black outside) is not in the subset")
+        h, w = next(iter(src.values())).shape
+        if self.knob(node, "reformat", frame, parent, False):
+            return self._place(src, r - x, t - y, x, y)
+        inside = np.zeros((h, w), bool)
+        inside[max(h - t, 0):max(h - y, 0), max(x, 0):max(r, 0)] = True
+        return {c: np.where(inside, v, 0).astype(np.float32) for c, v in src.items()}
+
+    def _Reformat(self, node, frame, parent, inp):  # noqa: N802
+        src = inp(0)
+        if (node.knobs.get("type") != "to box" or node.knobs.get("resize") != "none"
+                or self.knob(node, "center", frame, parent, True)):
+            raise EvaluatorError(f"{node.name}: only 'to box', resize none, center off is in "
+                                 "the subset")
+        width = int(self.knob(node, "box_width", frame, parent))
+        height = int(self.knob(node, "box_height", frame, parent))
+        return self._place(src, width, height, 0, 0)
+
+    # -- the live branch: the model ---------------------------------------------------
+    def _model(self, cat: Path) -> tuple[Any, dict[str, Any]]:
+        key = str(cat)
+        if key not in self._models:
+            import torch
+
+            pt, sidecar = cat.with_suffix(".pt"), cat.with_suffix(".json")
+            if not pt.is_file() or not sidecar.is_file():
+                raise EvaluatorError(f"{cat}: no {pt.name} and {sidecar.name} beside it")
+            record = json.loads(sidecar.read_text())
+            if record.get("schema") != "NukeModel.1":
+                raise EvaluatorError(f"{sidecar}: not a NukeModel.1 sidecar")
+            module = torch.jit.load(str(pt), map_location="cpu").eval()
+            self._models[key] = (module, record)
+        return self._models[key]
+
+    def _Inference(self, node, frame, parent, inp):  # noqa: N802
+        """The .cat's TorchScript on the image as one (1, C, H, W) float32 tensor, row 0
+        the top; channelsOut replace those channels, the others pass through."""
+        import torch
+
+        src = inp(0)
+        module, record = self._model(Path(str(node.knobs["modelFile"])))
+        cat = record["catfilecreator"]
+        names_in = [c.strip() for c in cat["channelsIn"].split(",")]
+        names_out = [c.strip() for c in cat["channelsOut"].split(",")]
+        if int(cat.get("outputScale", 1)) != 1:
+            raise EvaluatorError(f"{node.name}: outputScale other than 1 is not in the subset")
+        x = torch.from_numpy(np.stack([src[c] for c in names_in])[None].astype(np.float32))
+        with torch.no_grad():
+            y = module(x)[0].numpy().astype(np.float32)
+        if y.shape[0] != len(names_out) or y.shape[1:] != x.shape[2:]:
+            raise EvaluatorError(f"{node.name}: the model gave {list(y.shape)}")
+        return {**src, **{c: y[i] for i, c in enumerate(names_out)}}

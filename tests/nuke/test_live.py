@@ -171,3 +171,44 @@ def test_catfilecreator_takes_the_sidecars_settings_and_declares_the_knob(tmp_pa
     assert [(k.type, k.name) for k in node.user_knobs] == [(3, "edge_fade")]
     assert node.knobs["edge_fade"] == 16
     assert "TEST-0001" in node.knobs["label"] and "SYNTHETIC" in node.knobs["label"]
+
+
+def test_the_evaluators_align_and_crop_is_vfx_doubles_crop(track, tmp_path: Path):
+    """The reference evaluator's Transform + Crop (Nuke's y-up space, the read-back knobs)
+    gives the crop ``cv2.warpAffine`` makes from the track matrix (render's warp, y down),
+    and its Reformat + inverted Transform puts a crop back where the inverse warp does: the
+    evaluator's flips agree with the track's convention, independently of the knobs'."""
+    import cv2
+
+    from nuke_plugin.core.nk import to_nk
+    from nuke_plugin.core.nkread import read_nk
+    from tests.nuke.evaluator import Evaluator
+
+    nodes = live_nodes(track, SIDECAR, tmp_path, plate_colourspace="ACEScg",
+                       working="ACEScg", matte_channel="matte.alpha", source="Input1")
+    graph = Graph()
+    graph.add(Node("Input", "Input1", {"number": 0}))
+    for node in nodes:
+        graph.add(node)
+    read = {n.name: n for n in read_nk(to_nk(graph, {})).graph.nodes}
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    plate = (0.5 + 0.25 * np.sin(xx / 37.0) * np.cos(yy / 23.0) + xx / (4 * W)).astype(
+        np.float32)
+    ev = Evaluator.__new__(Evaluator)
+
+    def run(name, image, frame):
+        return getattr(ev, f"_{read[name].cls}")(read[name], frame, None, lambda i: image)
+
+    frame = FRAMES[1]
+    matrix = track.matrices[FRAMES.index(frame)]
+    crop = run("LiveCrop", run("LiveAlign", {"rgba.red": plate}, frame), frame)["rgba.red"]
+    want = cv2.warpAffine(plate, matrix, (S, S), flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_CONSTANT)
+    assert crop.shape == (S, S)
+    np.testing.assert_allclose(crop, want, atol=1e-4)
+    back = run("LiveUnalign", run("LiveUncrop", {"rgba.red": want}, frame), frame)["rgba.red"]
+    want_back = cv2.warpAffine(want, matrix, (W, H), flags=cv2.INTER_CUBIC
+                               | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
+    assert back.shape == (H, W)
+    np.testing.assert_allclose(back, want_back, atol=1e-4)
+    assert np.abs(want_back).max() > 0.4

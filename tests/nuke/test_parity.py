@@ -5,6 +5,8 @@ nuke_plugin.core.digital_double)."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +34,21 @@ SHOW = None
 #: max 2**-11 (one step just below 1.0), mean about 4e-7, 99.8% of the box bit-identical.
 #: Allowed: two steps at the top of that range.
 MAX_INSIDE = 2.0 ** -10
+#: the live branch against the farm comp (frame 1001 of the demo, in the output encoding,
+#: per pixel the largest of R G B), measured where the farm element's landmark-limited
+#: matte is on its plateau (>= 0.9 of its max; outside that the live matte, the model's
+#: own with the crop's edge fade, covers hair and background the farm leaves alone): mean
+#: 0.00096, p99 0.022, max 0.062, 97.3% within 0.01, against a farm - plate mean of 0.035
+#: there (36 times larger). The difference is the crop resampled twice (the farm warps the
+#: model's output back once) and the matte's soft edge. Allowed: 4x the measured mean, 10x
+#: nearer than the plate, 90% within 0.01. After the histogram test (the export takes the
+#: latest comp): mean 0.0018, 96.3% within 0.01, farm - plate 0.048. A flip left out of
+#: the Transform puts the crop off the plate: the live result is the plate there (mean
+#: 0.035, 12% within 0.01); the tensor handed to the model upside down: mean 0.0084, 66%.
+LIVE_MEAN = 0.004
+LIVE_NEARER = 10.0
+LIVE_TOLERANCE = 0.01
+LIVE_WITHIN = 0.9
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +229,81 @@ def test_nuke_export_writes_the_script_model_and_curves(demo, capsys):
     job = prepare(shot.config, nuke_script=nk)
     assert job.command(job.steps()[-1], "1001-1002") == ["nuke", "-F", "1001-1002", "-x",
                                                           str(nk)]
+
+
+#: where the live test writes its picture (farm | live | 8x difference, sRGB) when set
+LIVE_PICTURE = None
+
+
+def test_live_branch_evaluates_near_the_farm_comp_inside_the_face_box(demo):
+    """The exported script with the group's ``live`` on: the plate through the Transform,
+    the Crop, the TorchScript beside the .cat (Inference), back, composited with the same
+    match, matte and merge. Not the farm comp bit for bit (the crop is resampled twice and
+    the matte is not limited to the landmark hull), but near it where the farm element's
+    matte is full, and much nearer than the plate is there: a wrong flip or matrix puts
+    another part of the plate, or nothing, where the face goes."""
+    from nuke_plugin.export import export
+
+    shot, report, _, _ = demo
+    exported = export(shot.config, keyring=shot.keyring)
+    script = read_nk(exported.script.read_text())
+    comp_dir = report.folder.parent / exported.comp
+    inputs = from_comp(shot.config, comp_dir)
+    frame = next(f for f in sorted(inputs.records) if inputs.records[f]["box"] is not None)
+    comp = read_exr(comp_dir / f"sh010_comp_{comp_dir.name}.{frame:04d}.exr", dtype=None)
+    want = comp.pixels[..., comp.channel_indices(["R", "G", "B"])].astype(np.float64)
+    group = script.graph.node("DigitalDouble1")
+    assert group.knobs["live"] is False
+    window = comp.display_window
+    try:
+        group.knobs["live"] = True
+        live = evaluated(script, window, frame, RGBA[:3]).astype(np.float64)
+        group.knobs["mix"] = 0.0
+        plate = evaluated(script, window, frame, RGBA[:3]).astype(np.float64)
+    finally:
+        group.knobs["live"] = False
+        group.knobs["mix"] = inputs.mix
+    x, y, w, h = inputs.records[frame]["box"]
+    inside = np.zeros(want.shape[:2], bool)
+    inside[y:y + h, x:x + w] = True
+    # the farm element's matte (limited to the landmark hull): where it is full, both
+    # paths show the model's face and nothing of the plate
+    element = read_exr(Path(re.sub(r"#+", f"{frame:04d}", inputs.elements)), dtype=None)
+    matte = element.pixels[..., element.channel_indices(["matte.A"])[0]].astype(np.float64)
+    canvas = np.zeros(want.shape[:2])
+    ex, ey, ew, eh = element.data_window
+    canvas[ey:ey + eh, ex:ex + ew] = matte
+    core = canvas >= 0.9 * canvas.max()
+    assert core.sum() > 1000
+    box_diff = np.abs(live - want)[inside].max(-1)
+    diff = np.abs(live - want)[core].max(-1)
+    face = np.abs(want - plate)[core].max(-1)
+    outside_changed = np.mean(np.abs(live - want)[~inside].max(-1) > 0)
+    print(f"live frame {frame}: matte max {canvas.max():.3g}, box {(x, y, w, h)} "
+          f"mean {box_diff.mean():.3g} max {box_diff.max():.3g} | matte core "
+          f"({core.sum()} px) mean {diff.mean():.3g} p99 {np.quantile(diff, 0.99):.3g} max {diff.max():.3g} "
+          f"within {LIVE_TOLERANCE} {np.mean(diff <= LIVE_TOLERANCE):.4f} "
+          f"| farm - plate in the core mean {face.mean():.3g} max {face.max():.3g} "
+          f"| outside the box changed {outside_changed:.5f}")
+    if LIVE_PICTURE is not None:
+        _write_picture(LIVE_PICTURE, script, inputs.output, want, live, (x, y, w, h))
+    assert diff.mean() < LIVE_MEAN, diff.mean()
+    assert diff.mean() < face.mean() / LIVE_NEARER, (diff.mean(), face.mean())
+    assert np.mean(diff <= LIVE_TOLERANCE) > LIVE_WITHIN
+
+
+def _write_picture(path, script, space, farm_rgb, live_rgb, box):
+    import cv2
+
+    from vfx_double.color import ColourConfig
+
+    colour = ColourConfig.load(str(script.root["customOCIOConfigPath"]))
+    x, y, w, h = box
+    pad = w // 4
+    sl = (slice(max(y - pad, 0), y + h + pad), slice(max(x - pad, 0), x + w + pad))
+    tiles = []
+    for rgb in (farm_rgb[sl], live_rgb[sl]):
+        tiles.append(colour.to_display(np.ascontiguousarray(rgb, np.float32), space))
+    tiles.append(np.clip(np.abs(farm_rgb[sl] - live_rgb[sl]) * 8, 0, 1).astype(np.float32))
+    picture = np.concatenate([np.clip(t, 0, 1) for t in tiles], 1)
+    cv2.imwrite(str(path), (picture[..., ::-1] * 255 + 0.5).astype(np.uint8))
