@@ -35,7 +35,7 @@ from openjd.model import (
 )
 from openjd.sessions import LOG, ActionState, Session
 
-from vfx_double.errors import ConfigError
+from vfx_double.errors import TRAIN_STOPPED, ConfigError
 from vfx_double.io import atomic
 from vfx_double.records import read_json
 
@@ -45,8 +45,6 @@ from .submit import Job
 
 #: lines of a failed task's log shown in the summary
 TAIL = 6
-#: train's exit status when a signal stopped it at a checkpoint (vfx_double.cli)
-TRAIN_STOPPED = 75
 
 
 @dataclass

@@ -8,9 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Callable
 
-from vfx_double.config import load, settings_diff
+from vfx_double.config import changes_since, load
 from vfx_double.errors import ConfigError
-from vfx_double.records import read_json
 
 from . import local
 from .backends import RunOptions
@@ -67,8 +66,7 @@ def changed(job: Job, cfg) -> None:  # type: ignore[no-untyped-def]
     """Refuse to continue a job whose shot config changed since it was submitted."""
     if job.parameters.get("ConfigSha256") == cfg.config_hash():
         return
-    before = read_json(job.folder / SNAPSHOT, "config", ConfigError).get("settings", {})
-    diff = ", ".join(settings_diff(before, cfg.raw)[:4]) or "its settings' hash"
+    diff = changes_since(job.folder / SNAPSHOT, cfg) or "its settings' hash"
     raise ConfigError(str(cfg.source), f"the config {job.name} was submitted with",
                       f"changed since: {diff}",
                       "restore it to continue the job, or start a new one with --new")
@@ -77,16 +75,9 @@ def changed(job: Job, cfg) -> None:  # type: ignore[no-untyped-def]
 def job_status(cfg) -> dict | None:  # type: ignore[no-untyped-def, type-arg]
     """The shot's latest job for ``vfx-double status``: its folder, engine and, for a local
     job, tasks done, failed (with their logs) and left."""
-    from vfx_double.workarea import WorkArea
-
-    from .submit import STAGE, TEMPLATE, open_job
-
-    area = WorkArea(cfg.shot_dir)
-    numbers = [n for n in area.versions(STAGE)
-               if (area.version_dir(STAGE, n) / TEMPLATE).is_file()]
-    if not numbers:
+    job = latest_job(cfg)
+    if job is None:
         return None
-    job = open_job(area.version_dir(STAGE, numbers[-1]))
     out = {"job": job.name, "folder": str(job.folder), "backend": job.backend,
            "template": job.template["name"]}
     if job.backend == "slurm":

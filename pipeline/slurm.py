@@ -8,7 +8,7 @@ in the template's order and chained with ``--dependency=afterok``; then Slurm ru
   and ``--gres=gpu:N`` (``amount.worker.gpu``).
 - Training is requeueable: ``--requeue --signal=B:USR1@120``. Its script runs the task in
   the background, forwards USR1 / TERM to it, waits, and when the task exits 75
-  (:data:`vfx_double.cli.TRAIN_STOPPED`: checkpointed before its target) calls
+  (:data:`vfx_double.errors.TRAIN_STOPPED`: checkpointed before its target) calls
   ``scontrol requeue $SLURM_JOB_ID``; the requeued job runs the same ``train --run
   run-NNN`` command line, which resumes that run. More than one GPU: the template's
   command already says ``train --nproc N`` (vfx_double.train.launch: torchrun under it,
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from vfx_double.errors import ConfigError
+from vfx_double.errors import TRAIN_STOPPED, ConfigError
 from vfx_double.io import atomic
 
 from .backends import RunOptions
@@ -51,8 +51,6 @@ from .submit import Job
 
 #: the step whose task checkpoints and exits 75 on a signal: requeued, not failed
 REQUEUED_STEPS = ("train",)
-#: vfx_double.cli.TRAIN_STOPPED (not imported: the pipeline calls stages as commands)
-TRAIN_STOPPED = 75
 #: seconds before a time limit Slurm signals the training script (``--signal=B:USR1@``)
 SIGNAL_AHEAD_S = 120
 #: seconds between two state polls while waiting
@@ -345,15 +343,22 @@ def _indices(text: str) -> list[int]:
     return out
 
 
-def _from_scontrol(job_id: str) -> dict[int, TaskState] | None:
+def _answer(*argv: str) -> str | None:
+    """A Slurm client's output, or None when it timed out or failed (a state query
+    then falls back, or says UNKNOWN)."""
     try:
-        shown = _client("scontrol", "show", "job", "--oneliner", job_id)
+        done = _client(*argv)
     except subprocess.TimeoutExpired:
         return None
-    if shown.returncode != 0:
+    return done.stdout if done.returncode == 0 else None
+
+
+def _from_scontrol(job_id: str) -> dict[int, TaskState] | None:
+    shown = _answer("scontrol", "show", "job", "--oneliner", job_id)
+    if shown is None:
         return None
     tasks: dict[int, TaskState] = {}
-    for line in shown.stdout.splitlines():
+    for line in shown.splitlines():
         f = dict(_FIELD.findall(line))
         if "JobState" not in f:
             continue
@@ -368,15 +373,12 @@ def _from_scontrol(job_id: str) -> dict[int, TaskState] | None:
 def _from_sacct(job_id: str) -> dict[int, TaskState] | None:
     if shutil.which("sacct") is None:
         return None
-    try:
-        done = _client("sacct", "-j", job_id, "-X", "-n", "-P", "--duplicates",
-                       "-o", "JobID,State,Start,End,ExitCode,Restarts")
-    except subprocess.TimeoutExpired:
-        return None
-    if done.returncode != 0:
+    done = _answer("sacct", "-j", job_id, "-X", "-n", "-P", "--duplicates",
+                   "-o", "JobID,State,Start,End,ExitCode,Restarts")
+    if done is None:
         return None
     tasks: dict[int, TaskState] = {}
-    for line in done.stdout.splitlines():
+    for line in done.splitlines():
         parts = line.split("|")
         if len(parts) < 5:
             continue

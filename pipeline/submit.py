@@ -147,13 +147,14 @@ def open_job(folder: Path) -> Job:
     return Job(folder, template, {str(k): str(v) for k, v in parameters.items()}, backend)
 
 
-def latest_job(cfg: ShotConfig, backend: str) -> Job | None:
-    """The shot's latest job handed to ``backend`` whose submission finished, if any."""
+def latest_job(cfg: ShotConfig, backend: str | None = None) -> Job | None:
+    """The shot's latest job (handed to ``backend``, when given) whose submission
+    finished, if any."""
     area = WorkArea(cfg.shot_dir)
     for number in reversed(area.versions(STAGE)):
         folder = area.version_dir(STAGE, number)
         if (folder / TEMPLATE).is_file():
             job = open_job(folder)
-            if job.backend == backend:
+            if backend is None or job.backend == backend:
                 return job
     return None

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from . import __version__
 from .cli_shot import COMMANDS as SHOT_COMMANDS
 from .cli_shot import KEYRING_HELP
-from .errors import VfxDoubleError
+from .errors import TRAIN_STOPPED, VfxDoubleError
 from .progress import PlainProgress
 
 DEBUG_ENV = "VFX_DOUBLE_DEBUG"
@@ -125,9 +125,6 @@ def track(config: Path, frame_range: str | None, qc: bool, keyring: Path | None)
         click.echo(line)
 
 
-#: train's exit status when a signal stopped it at a checkpoint before its target steps
-#: (EX_TEMPFAIL): the task is to be retried or requeued, and resumed with --resume
-TRAIN_STOPPED = 75
 
 
 @cli.command()

@@ -308,16 +308,23 @@ def check_submitted(cfg: ShotConfig, environ: dict[str, str] | None = None) -> N
     job = env.get(JOB_ENV, "")
     snapshot = Path(job) / "config.json" if job else None
     if snapshot is not None and snapshot.is_file():
-        from .records import read_json
-
         try:
-            before = read_json(snapshot, "config", ConfigError).get("settings", {})
-            changed = ", ".join(settings_diff(before, cfg.raw)[:4]) or changed
+            changed = changes_since(snapshot, cfg) or changed
         except ConfigError:
             pass
     raise ConfigError(str(cfg.source), f"the config the job was submitted with (sha256 "
                       f"{wanted[:12]})", f"changed since: {changed}",
                       "restore it, or submit the job again (vfx-double run)")
+
+
+def changes_since(snapshot: Path, cfg: ShotConfig) -> str:
+    """The first changes (``a.b: old -> new``) between the settings a job froze in
+    ``snapshot`` (its ``config.json``) and ``cfg``'s; "" when none show; ConfigError when
+    the snapshot cannot be read."""
+    from .records import read_json
+
+    before = read_json(snapshot, "config", ConfigError).get("settings", {})
+    return ", ".join(settings_diff(before, cfg.raw)[:4])
 
 
 def settings_diff(before: Any, after: Any, key: str = "") -> list[str]:

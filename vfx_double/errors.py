@@ -7,6 +7,11 @@ Library code raises these; only ``cli.py`` turns them into exit codes (2 for bad
 
 from __future__ import annotations
 
+#: train's exit status when a signal stopped it at a checkpoint before its target steps
+#: (EX_TEMPFAIL): the task is to be retried or requeued, and resumed with --resume. Not an
+#: error: the CLI returns it, farm backends requeue on it and task records count it apart.
+TRAIN_STOPPED = 75
+
 
 class VfxDoubleError(Exception):
     """Base of every error this package raises on purpose.

@@ -119,11 +119,7 @@ def _fill(status: StageStatus, stage: str, folder: Path, plate: FrameSequence,
             counts[side] = len(_json(meta, "record").get("crops", [])) if meta.is_file() else 0
         status.done = f"{counts['plate']} plate crops, {counts['actor']} actor crops"
     elif stage == "train":
-        options = (_json(folder / "options.json", "options")
-                   if (folder / "options.json").is_file() else {})
-        checkpoint = latest_checkpoint(folder)
-        step = _json(checkpoint / "state.json", "checkpoint state")["step"] if checkpoint else 0
-        target = options.get("steps")
+        step, target = run_progress(folder)
         last = _last_metrics(folder / "metrics.jsonl")
         status.done = f"step {step}" + (f" of {target}" if target else "")
         if last:
@@ -135,6 +131,15 @@ def _fill(status: StageStatus, stage: str, folder: Path, plate: FrameSequence,
                    f"{shot}_comp_{folder.name}.{'#' * plate.padding}.exr")
         status.done, status.missing = _frames_status(FrameSequence(str(folder / pattern)),
                                                      frames)
+
+
+def run_progress(run: Path) -> tuple[int, Any]:
+    """(the step of a training run's latest complete checkpoint, 0 before its first; the
+    target steps its options.json records, None when it records none)."""
+    checkpoint = latest_checkpoint(run)
+    step = int(_json(checkpoint / "state.json", "checkpoint state")["step"]) if checkpoint else 0
+    options = _json(run / "options.json", "options") if (run / "options.json").is_file() else {}
+    return step, options.get("steps")
 
 
 def _json(path: Path, kind: str) -> dict[str, Any]:

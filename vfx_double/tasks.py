@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import WorkAreaError
+from .errors import TRAIN_STOPPED, WorkAreaError
 from .io import atomic
 from .records import read_json
 
@@ -28,8 +28,6 @@ SCHEMA = "TaskRecord.1"
 FOLDER = "tasks"
 #: set by a backend: the log its task's output goes to
 LOG_ENV = "VFX_DOUBLE_TASK_LOG"
-#: train's exit status when a signal stopped it at a checkpoint (vfx_double.cli.TRAIN_STOPPED)
-STOPPED = 75
 #: records read at most (the newest), so status stays quick on a shot with a long history
 LIMIT = 20_000
 
@@ -150,14 +148,14 @@ def costs(records: list[dict[str, Any]]) -> dict[str, StageCost]:
         cost.gpu_hours += float(rec.get("gpu_s") or 0) / 3600
         cost.wall_hours += float(rec.get("wall_s") or 0) / 3600
         outcome[(str(rec.get("stage")), rec.get("frames"))] = rec
-        if rec.get("exit") == STOPPED:
+        if rec.get("exit") == TRAIN_STOPPED:
             cost.stopped += 1
         elif rec.get("exit"):
             cost.failed += 1
             cost.last_error = str(rec.get("error") or f"exit status {rec.get('exit')}")
             cost.last_error_log = rec.get("log")
     for (stage, frames), rec in outcome.items():
-        if rec.get("exit") and rec.get("exit") != STOPPED:
+        if rec.get("exit") and rec.get("exit") != TRAIN_STOPPED:
             out[stage].failed_frames.append(frames or "all")
     for cost in out.values():
         cost.cpu_hours, cost.gpu_hours, cost.wall_hours = (

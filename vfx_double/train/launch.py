@@ -20,14 +20,10 @@ from pathlib import Path
 from typing import Callable
 
 from .. import tasks
-from ..errors import WorkAreaError
-from ..model.checkpoint import latest_checkpoint
-from ..records import read_json
-from ..workarea import OPTIONS
+from ..errors import TRAIN_STOPPED, WorkAreaError
+from ..status import run_progress
 from .rank import ARGV_ENV
 
-#: train's exit status when a signal stopped it at a checkpoint (vfx_double.cli)
-STOPPED = 75
 #: the environment torchrun gives each rank: inside it, --nproc is already satisfied
 RANK_ENV = "LOCAL_RANK"
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
@@ -64,22 +60,13 @@ def launch(nproc: int, argv: list[str], run_dir: Callable[[], Path | None]) -> i
             signal.signal(s, handler)
     if code == 0 or not signalled:
         return code
-    step, target = progress(run_dir())
-    if step is None or target is None:
+    run = run_dir()
+    try:
+        step, target = run_progress(run) if run is not None else (0, None)
+    except (WorkAreaError, KeyError, TypeError, ValueError):
+        return code  # the run cannot say where it stands: torchrun's word stands
+    if not isinstance(target, int):
         return code
     # the signal came after the last step (torchrun still says 1): the run is done
-    return STOPPED if step < target else 0
+    return TRAIN_STOPPED if step < target else 0
 
-
-def progress(run: Path | None) -> tuple[int | None, int | None]:
-    """(last checkpoint's step, target steps) of a run folder; None where unknown."""
-    if run is None:
-        return None, None
-    checkpoint = latest_checkpoint(run)
-    try:
-        step = (int(read_json(checkpoint / "state.json", "checkpoint state", WorkAreaError)
-                    ["step"]) if checkpoint is not None else 0)
-        target = read_json(run / OPTIONS, "options", WorkAreaError).get("steps")
-    except (WorkAreaError, KeyError, TypeError, ValueError):
-        return None, None
-    return step, target
