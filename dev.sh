@@ -47,7 +47,7 @@ setup_venv() {
     fi
     # deadline, opencue: the farm backends' clients, so their tests run (pyproject.toml says
     # why opencue's grpcio-tools is pinned: protobuf stays <5 for mediapipe)
-    pip_quiet "$log" -e ".[test,deadline,opencue]"
+    pip_quiet "$log" -e ".[test,deadline,opencue,dailies]"
     # The default tracker; its face models ship inside this wheel (works offline). --no-deps:
     # see pyproject.toml, whose dependencies list what it needs.
     pip_quiet "$log" --no-deps "mediapipe==0.10.21"
