@@ -51,6 +51,40 @@ def test_frames_go_in_and_come_back_out(tmp_path: Path) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["sh010.mp4"]
 
 
+def _decode16(path: Path) -> tuple[str, list[np.ndarray]]:
+    """ffmpeg's description of the movie's video stream, and its frames as 16-bit RGB."""
+    import subprocess
+
+    exe = movie._ffmpeg_exe()
+    info = subprocess.run([exe, "-hide_banner", "-i", str(path)], capture_output=True,
+                          text=True).stderr
+    stream = next(ln for ln in info.splitlines() if "Video:" in ln)
+    raw = subprocess.run([exe, "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt",
+                          "rgb48le", "-"], capture_output=True, check=True).stdout
+    frames = np.frombuffer(raw, np.uint16).reshape(-1, 48, 64, 3)
+    return stream, list(frames)
+
+
+def test_prores_422_hq_keeps_more_than_8_bits(tmp_path: Path) -> None:
+    # a smooth 16-bit ramp: 8 bits would leave steps of 257, ProRes' 10 bits steps of ~64
+    ramp16 = np.broadcast_to(np.linspace(20000, 21000, 64, dtype=np.float64)[None, :, None],
+                             (48, 64, 3)).astype(np.uint16)
+    path = tmp_path / "sh010.mov"
+    with MovieWriter(path, 24.0, codec="prores") as writer:
+        for _ in range(3):
+            writer.add(ramp16)
+    stream, frames = _decode16(path)
+    assert "prores (HQ)" in stream and "yuv422p10le" in stream and "bt709" in stream, stream
+    assert len(frames) == 3
+    got = frames[1][24, 4:60, 1].astype(int)
+    assert np.abs(got - ramp16[24, 4:60, 1]).max() < 200
+    assert len(np.unique(got)) > 8  # more distinct levels than an 8-bit encode could keep
+    with pytest.raises(MediaError, match="uint16"):
+        MovieWriter(tmp_path / "b.mov", 24.0, codec="prores").add(ramp(0))
+    with pytest.raises(ConfigError, match="one of h264, prores"):
+        MovieWriter(tmp_path / "c.avi", 24.0, codec="mpeg2")
+
+
 def test_bad_frames_and_sizes_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="even width and height"):
         MovieWriter(tmp_path / "odd.mp4", 24.0, (63, 48))

@@ -1,10 +1,12 @@
-"""H.264 movies: RGB frames streamed into a yuv420p mp4 (BT.709) through ffmpeg. Track's QC
-preview writes with it, and review's dailies will.
+"""Movies: RGB frames streamed through ffmpeg into an H.264 mp4 (yuv420p, for the web and
+QC previews) or a ProRes 422 HQ mov (10-bit 4:2:2, for editorial), both BT.709 tagged.
+Track's QC preview and review's dailies write with it.
 
 OpenCV's pip wheel has FFmpeg for decoding but no H.264 *encoder* (``VideoWriter`` with
-``avc1``/``H264`` fails to open), so the preview pipes raw RGB into the ffmpeg binary that
-the ``imageio-ffmpeg`` wheel ships (built with libx264). ``IMAGEIO_FFMPEG_EXE`` points it
-at a studio ffmpeg instead.
+``avc1``/``H264`` fails to open), so frames are piped raw into the ffmpeg binary that the
+``imageio-ffmpeg`` wheel ships (built with libx264 and prores_ks). ``IMAGEIO_FFMPEG_EXE``
+points it at a studio ffmpeg instead. The pipe carries 8-bit RGB for H.264 and 16-bit RGB
+for ProRes, so the 10-bit movie is not made from 8-bit frames.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 import numbers
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import IO
@@ -22,6 +25,32 @@ import numpy as np
 
 from ..errors import ConfigError, MediaError
 from .atomic import atomic_path
+
+
+@dataclass(frozen=True)
+class Codec:
+    """An output format: what the pipe carries (``rgb24`` uint8 or ``rgb48le`` uint16), the
+    YUV layout the encoder gets and the encoder's arguments."""
+
+    label: str
+    container: str
+    pipe: str
+    dtype: type
+    pix_fmt: str
+    args: tuple[str, ...]
+
+
+#: the formats a MovieWriter writes (``codec=``)
+CODECS = {
+    "h264": Codec("H.264", "mp4", "rgb24", np.uint8, "yuv420p",
+                  # crf 18: visually near-lossless for dailies; faststart puts the index first
+                  # so a browser starts playing (and seeking) before the whole file arrives
+                  ("-c:v", "libx264", "-preset", "medium", "-crf", "18",
+                   "-movflags", "+faststart", "-f", "mp4")),
+    "prores": Codec("ProRes 422 HQ", "mov", "rgb48le", np.uint16, "yuv422p10le",
+                    # profile 3 = 422 HQ; vendor apl0 so editorial tools treat it as Apple's
+                    ("-c:v", "prores_ks", "-profile:v", "3", "-vendor", "apl0", "-f", "mov")),
+}
 
 
 def _ffmpeg_exe() -> str:
@@ -49,12 +78,18 @@ class _Aborted(Exception):
 
 
 class MovieWriter:
-    """Streams RGB frames (uint8, all one size: ``size``, else the first frame's) into an
-    H.264 (yuv420p) mp4; ffmpeg writes a temp file beside ``path`` and :meth:`close` renames
-    it into place, so a reader never sees half a movie. Only one frame is held at a time."""
+    """Streams RGB frames (all one size: ``size``, else the first frame's; uint8 for
+    ``codec="h264"``, uint16 for ``"prores"``) into a movie; ffmpeg writes a temp file beside
+    ``path`` and :meth:`close` renames it into place, so a reader never sees half a movie.
+    Only one frame is held at a time."""
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int] | None = None) -> None:
+    def __init__(self, path: Path, fps: float, size: tuple[int, int] | None = None, *,
+                 codec: str = "h264") -> None:
         self.path = Path(path)
+        if codec not in CODECS:
+            raise ConfigError(f"movie {self.path} codec", f"one of {', '.join(CODECS)}",
+                              repr(codec))
+        self.codec = CODECS[codec]
         if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
             raise ConfigError(f"movie {self.path} fps", "a frame rate > 0", repr(fps))
         self.fps = float(fps)
@@ -82,15 +117,16 @@ class MovieWriter:
             self.abort()
 
     def add(self, frame: np.ndarray) -> None:
-        """Append one (h, w, 3) uint8 RGB frame of :attr:`size`."""
+        """Append one (h, w, 3) RGB frame of :attr:`size` (the codec's dtype)."""
         if self._closed:
             raise MediaError(str(self.path), "an open movie", "add() after close()")
         if self.size is None:
             self._set_size(frame.shape[1], frame.shape[0])
         assert self.size is not None
         w, h = self.size
-        if frame.shape != (h, w, 3) or frame.dtype != np.uint8:
-            raise MediaError(str(self.path), f"{w}x{h} RGB uint8 frames",
+        if frame.shape != (h, w, 3) or frame.dtype != self.codec.dtype:
+            raise MediaError(str(self.path),
+                             f"{w}x{h} RGB {np.dtype(self.codec.dtype).name} frames",
                              f"{frame.dtype} {frame.shape}")
         if self._proc is None:
             self._start()
@@ -130,14 +166,14 @@ class MovieWriter:
         exe = _ffmpeg_exe()
         w, h = self.size
         cmd = [exe, "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", _rate(self.fps),
-               "-i", "-", "-an",
+               "-f", "rawvideo", "-pix_fmt", self.codec.pipe, "-s", f"{w}x{h}",
+               "-r", _rate(self.fps), "-i", "-", "-an",
                # RGB -> YUV with the BT.709 matrix, tagged on the frames (ffmpeg 7+ ignores the
                # -color_* output options for libx264) so players do not guess BT.601
-               "-vf", ("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,setparams="
-                       "range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709"),
-               "-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p",
-               "-movflags", "+faststart", "-f", "mp4", str(self._tmp)]
+               "-vf", (f"scale=out_color_matrix=bt709:out_range=tv,format={self.codec.pix_fmt},"
+                       "setparams=range=tv:color_primaries=bt709:color_trc=bt709:"
+                       "colorspace=bt709"),
+               *self.codec.args, "-pix_fmt", self.codec.pix_fmt, str(self._tmp)]
         # stderr goes to a file, not a pipe nobody reads while frames stream (that deadlocks)
         self._log = tempfile.TemporaryFile()
         try:
@@ -162,10 +198,10 @@ class MovieWriter:
         lines = self._log.read().decode("utf-8", "replace").splitlines()
         last = next((ln.strip() for ln in reversed(lines) if ln.strip()), "no message")
         self.abort()
-        return MediaError(str(self.path), "an H.264 movie written by ffmpeg",
+        return MediaError(str(self.path), f"a movie ({self.codec.label}) written by ffmpeg",
                           f"ffmpeg exit status {rc}: {last}",
                           "check the folder is writable and has free space, and that ffmpeg "
-                          "has libx264 (ffmpeg -encoders)")
+                          "has libx264 and prores_ks (ffmpeg -encoders)")
 
     def abort(self) -> None:
         """Stop ffmpeg and remove its partial output."""
