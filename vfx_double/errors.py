@@ -77,3 +77,8 @@ class WorkAreaError(VfxDoubleError):
 
 class TrackingError(VfxDoubleError):
     """Face tracking could not produce a usable track."""
+
+
+class ProvenanceError(VfxDoubleError):
+    """A signing credential, C2PA manifest or signed sidecar manifest is missing, broken
+    or not what the studio trusts."""
