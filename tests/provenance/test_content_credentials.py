@@ -96,5 +96,9 @@ def test_the_licence_assertion_needs_the_reports_hashes(movies, studio_ca, licen
                                                          report) -> None:
     with pytest.raises(ProvenanceError, match="model_hash"):
         sign(movies["h264"], studio_ca, licence, {**report, "model_hash": ""}, None)
+    # a review made with the watermark off says so: no payload to cross-check
+    sign(movies["h264"], studio_ca, licence, {**report, "watermark": None}, None)
+    state = cc.read_movie_manifest(movies["h264"], anchors=studio_ca.trust.read_bytes())
+    assert (state.state, state.licence_id, state.watermark) == ("Trusted", "LIC-0001", None)
     with pytest.raises(MediaError, match=r"\.mp4, \.mov"):
         sign(movies["h264"].with_suffix(".avi"), studio_ca, licence, report, None)

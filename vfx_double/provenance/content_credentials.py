@@ -45,8 +45,9 @@ TRAINING_MINING = {use: {"use": "notAllowed"} for use in (
 MOVIE_FORMATS = {".mp4": "video/mp4", ".mov": "video/quicktime"}
 _IMAGE_FORMATS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 STATES = ("Trusted", "Valid", "Invalid", "Missing")
-#: the report fields the licence assertion carries (review's ReviewReport.1)
-_REPORT_FIELDS = ("model_hash", "config_hash", "watermark")
+#: the report fields the licence assertion needs (review's ReviewReport.1); its
+#: ``watermark`` may be None (a review made with the watermark off)
+_REPORT_FIELDS = ("model_hash", "config_hash")
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def licence_assertion(licence: Licence, report: dict[str, Any]) -> dict[str, Any
         "issuer_key_id": licence.issuer_key_id,
         "model_hash": report["model_hash"],
         "config_hash": report["config_hash"],
-        "watermark": report["watermark"],
+        "watermark": report.get("watermark"),
         **{k: report[k] for k in ("show", "shot", "version") if k in report},
         "synthetic": True,
     }
