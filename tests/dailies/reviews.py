@@ -13,6 +13,9 @@ between them shows where it is.
 The tree (``build_reviews``):
 - DEMO/sh010: v001 and v002 (v002's "previous" is v001), licence valid today.
 - DEMO/sh020: v001 whose licence expired ten days ago (publish must be refused).
+Both review movies of every version carry a C2PA manifest signed under a local CA whose
+root is the keyring's ``c2pa_trust.pem`` (so their provenance reads Trusted); the plate
+is not signed (it is the original photography).
 """
 
 from __future__ import annotations
@@ -27,8 +30,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vfx_double.licence import verify as verify_licence
 from vfx_double.io.movie import MovieWriter
-from vfx_double.keyring import keygen
+from vfx_double.keyring import keygen, load_keyring
+from vfx_double.provenance.content_credentials import sign_movie
+from vfx_double.provenance.signing import load_signing, make_local_ca
 
 from ..shots import KEY_ID, issue_licence
 
@@ -194,6 +200,9 @@ def build_reviews(root: Path, *, frames: int = 48, prores: bool = True) -> Revie
                                valid_from=today - dt.timedelta(days=60),
                                valid_until=today - dt.timedelta(days=10)),
     }
+    signing, trust = make_local_ca(root / "c2pa", name="vfx_double dailies tests")
+    shutil.copy(trust, keyring / trust.name)
+    credentials = load_signing(signing)
     tree = ReviewTree(root, root / "work", keyring, private)
     for n, (shot, version) in enumerate([("sh010", "v001"), ("sh010", "v002"),
                                          ("sh020", "v001")], start=1):
@@ -213,6 +222,16 @@ def build_reviews(root: Path, *, frames: int = 48, prores: bool = True) -> Revie
                      title=f"{SHOW} {shot} plate")
         _write_stills(folder, frames, title, colour)
         shutil.copy(lic, folder / "licence.json")
-        (folder / "report.json").write_text(json.dumps(_report(v, lic, n), indent=2))
+        report = _report(v, lic, n)
+        (folder / "report.json").write_text(json.dumps(report, indent=2))
+        # the plate's still as the manifests' ingredient, outside the review folder
+        still = root / "stills" / f"{shot}_{version}_plate.jpg"
+        still.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(still), cv2.cvtColor(frame_image(SLATE_FRAMES, label="PLATE",
+                                                         colour=PLATE_COLOUR), cv2.COLOR_RGB2BGR))
+        record = verify_licence(lic, load_keyring(keyring))
+        for movie in [v.movie] + ([folder / report["movies"]["prores"]] if prores else []):
+            sign_movie(movie, credentials=credentials, title=movie.name, licence=record,
+                       plate_ingredient=still, report=report)
         tree.versions.append(v)
     return tree
