@@ -368,6 +368,8 @@ def audit_verify(target: Path, repair: bool, sign: bool) -> None:
 
 for _command in SHOT_COMMANDS:  # demo, run, job, status, nuke (cli_shot.py)
     cli.add_command(_command)
+from .cli_dailies import dailies  # noqa: E402 - Flask loads only inside its commands
+cli.add_command(dailies)
 
 
 def main(argv: list[str] | None = None) -> int:

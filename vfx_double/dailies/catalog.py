@@ -1,0 +1,90 @@
+"""The catalog: review version folders found in the work root
+(``<work_root>/<show>/<shot>/review/vNNN/report.json``) recorded as shows, shots and
+versions. A scan adds what is new and refreshes changed reports; it never deletes, since
+notes and statuses hang off the versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import Shot, Show, Version
+
+log = logging.getLogger(__name__)
+_VERSION = re.compile(r"^v(\d{3,})$")
+#: a report larger than this is not a review report
+_MAX_REPORT = 4 * 1024 * 1024
+
+
+def find_reports(work_root: Path) -> list[tuple[str, str, str, int, Path]]:
+    """``(show, shot, version, number, report path)`` for every review version folder."""
+    found = []
+    for report in sorted(Path(work_root).glob("*/*/review/v*/report.json")):
+        folder = report.parent
+        match = _VERSION.match(folder.name)
+        if not match or any(p.startswith(".") for p in report.relative_to(work_root).parts):
+            continue
+        found.append((folder.parent.parent.parent.name, folder.parent.parent.name,
+                      folder.name, int(match.group(1)), report))
+    return found
+
+
+def _read_report(path: Path) -> dict[str, Any] | None:
+    try:
+        if path.stat().st_size > _MAX_REPORT:
+            raise ValueError(f"larger than {_MAX_REPORT} bytes")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("schema") != "ReviewReport.1":
+            raise ValueError(f"schema {data.get('schema') if isinstance(data, dict) else None!r}")
+        return data
+    except (OSError, ValueError) as err:
+        # one bad folder must not hide the others: skipped and logged
+        log.warning("dailies catalog: skipping %s: expected a ReviewReport.1 record: %s",
+                    path, err)
+        return None
+
+
+def _created(report: dict[str, Any]) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(report.get("created")))
+    except ValueError:
+        return None
+
+
+def scan(session: Session, work_root: Path) -> int:
+    """Record every review version under ``work_root``; the number of new versions."""
+    work_root = Path(work_root)
+    shows = {s.name: s for s in session.scalars(select(Show))}
+    shots = {(s.show.name, s.name): s for s in session.scalars(select(Shot))}
+    versions = {(v.shot.show.name, v.shot.name, v.name): v
+                for v in session.scalars(select(Version))}
+    added = 0
+    for show_name, shot_name, name, number, path in find_reports(work_root):
+        version = versions.get((show_name, shot_name, name))
+        report = _read_report(path)
+        if report is None:
+            continue
+        if version is not None:
+            if version.report != report:
+                version.report = report
+            continue
+        show = shows.get(show_name)
+        if show is None:
+            show = shows[show_name] = Show(name=show_name)
+            session.add(show)
+        shot = shots.get((show_name, shot_name))
+        if shot is None:
+            shot = shots[(show_name, shot_name)] = Shot(name=shot_name, show=show)
+            session.add(shot)
+        session.add(Version(shot=shot, name=name, number=number, report=report,
+                            folder=path.parent.relative_to(work_root).as_posix(),
+                            created=_created(report), status="pending"))
+        added += 1
+    return added
