@@ -60,6 +60,8 @@ STRENGTH = 1.2 / 255
 #: the decoded codeword must correlate with the soft bits at this many standard
 #: deviations (summed over all coded bits): chance gives ~N(0, 1), a readable mark > 20
 MIN_SCORE = 10.0
+#: at most this many of the 16 coded bytes are erased on the soft scores' doubt (see _decode)
+_MAX_ERASURES = 4
 _SEED = int.from_bytes(hashlib.sha256(b"vfx_double review watermark 1").digest()[:8], "big")
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
@@ -210,14 +212,27 @@ def read_frames(frames: Iterable[np.ndarray], *, expected: bytes | None = None) 
 
 def _decode(votes: np.ndarray, z: np.ndarray) -> bytes | None:
     """The payload whose codeword the votes decode to, when its correlation with the soft
-    z-scores is far beyond chance; else None."""
-    try:
-        payload = bytes(RSCodec(PARITY_BYTES).decode(bytes(np.packbits(votes)))[0])
-    except ReedSolomonError:
-        return None
-    polar = 1.0 - 2.0 * _codeword(payload).astype(np.float64)
-    score = float(polar @ z) / math.sqrt(CODED_BITS)
-    return payload if score >= MIN_SCORE else None
+    z-scores is far beyond chance; else None.
+
+    Bit errors from noise are scattered, so a few of them spoil more bytes than RS can
+    correct (4). The soft scores say which bytes are doubtful: failing a plain decode, the
+    least reliable bytes are declared erasures (an erasure costs RS half what an unknown
+    error does), up to :data:`_MAX_ERASURES` of the 16 bytes. On single noisy frames that
+    reads a few more (60 -> 65 % at 4 % raw bit errors); voting over frames does far more.
+    Every candidate still has to pass the correlation test."""
+    coded = bytes(np.packbits(votes))
+    doubt = np.argsort(np.abs(z).reshape(-1, 8).min(axis=1), kind="stable")
+    codec = RSCodec(PARITY_BYTES)
+    for erasures in range(0, _MAX_ERASURES + 1, 2):
+        try:
+            decoded = codec.decode(coded, erase_pos=[int(i) for i in doubt[:erasures]] or None)
+        except ReedSolomonError:
+            continue
+        payload = bytes(decoded[0])
+        polar = 1.0 - 2.0 * _codeword(payload).astype(np.float64)
+        if float(polar @ z) / math.sqrt(CODED_BITS) >= MIN_SCORE:
+            return payload
+    return None
 
 
 def read_movie(path: Path, *, max_frames: int = 300, expected: bytes | None = None) -> Reading:
