@@ -21,6 +21,7 @@ from tqdm import tqdm
 from . import __version__
 from .cli_shot import COMMANDS as SHOT_COMMANDS
 from .cli_shot import KEYRING_HELP
+from .cli_verify import verify
 from .errors import TRAIN_STOPPED, VfxDoubleError
 from .progress import PlainProgress
 
@@ -370,6 +371,7 @@ for _command in SHOT_COMMANDS:  # demo, run, job, status, nuke (cli_shot.py)
     cli.add_command(_command)
 from .cli_dailies import dailies  # noqa: E402 - Flask loads only inside its commands
 cli.add_command(dailies)
+cli.add_command(verify)
 
 
 def main(argv: list[str] | None = None) -> int:
