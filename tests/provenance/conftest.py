@@ -18,8 +18,10 @@ from vfx_double.io.movie import MovieWriter
 from vfx_double.licence import Licence
 from vfx_double.provenance.signing import TRUST_FILE, make_local_ca
 
-SIZE = (160, 96)
+#: the watermark's own reference size, so a few frames of it read back after H.264
+SIZE = (512, 288)
 FRAMES = 12
+LICENCE_ID, VERSION = "LIC-0001", 3
 
 
 @dataclass(frozen=True)
@@ -61,18 +63,30 @@ def synthetic_frame(i: int, dtype: type = np.uint8) -> np.ndarray:
     return (np.clip(rgb, 0, 1) * scale + 0.5).astype(dtype)
 
 
-@pytest.fixture(scope="session")
-def unsigned_movies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """``{"h264": .mp4, "prores": .mov}``, unsigned; copy before changing them."""
-    folder = tmp_path_factory.mktemp("movies")
+def write_movies(folder: Path, payload: bytes) -> dict[str, Path]:
+    """``{"h264": review.mp4, "prores": review.mov}`` of synthetic frames watermarked with
+    ``payload``, as review writes them (unsigned)."""
+    from vfx_double.provenance.watermark import Embedder
+
+    embedder = Embedder(payload, SIZE)
     movies = {}
     for codec, name, dtype in (("h264", "review.mp4", np.uint8),
                                ("prores", "review.mov", np.uint16)):
+        scale = np.iinfo(dtype).max
         with MovieWriter(folder / name, 24.0, SIZE, codec=codec) as writer:
             for i in range(FRAMES):
-                writer.add(synthetic_frame(i, dtype))
+                frame = embedder.embed(synthetic_frame(i, np.uint16).astype(np.float32) / 65535)
+                writer.add((frame * scale + 0.5).astype(dtype))
         movies[codec] = folder / name
     return movies
+
+
+@pytest.fixture(scope="session")
+def unsigned_movies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Unsigned review movies watermarked for LIC-0001 v3; copy before changing them."""
+    from vfx_double.provenance.watermark import payload_for
+
+    return write_movies(tmp_path_factory.mktemp("movies"), payload_for(LICENCE_ID, VERSION))
 
 
 @pytest.fixture
@@ -94,7 +108,7 @@ def plate_still(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def licence() -> Licence:
-    return Licence(licence_id="LIC-0001", actor="Ada Example", licensor="Ada Example",
+    return Licence(licence_id=LICENCE_ID, actor="Ada Example", licensor="Ada Example",
                    licensee="Test Studio", shows=("DEMO",), uses=("render", "film"),
                    valid_from=dt.date(2026, 1, 1), valid_until=dt.date(2027, 1, 1),
                    issuer_key_id="test-issuer")
@@ -105,4 +119,39 @@ def report() -> dict:
     from vfx_double.provenance.watermark import describe, payload_for
 
     return {"show": "DEMO", "shot": "sh010", "version": "v003", "model_hash": "a" * 64,
-            "config_hash": "b" * 64, "watermark": describe(payload_for("LIC-0001", 3))}
+            "config_hash": "b" * 64, "watermark": describe(payload_for(LICENCE_ID, VERSION))}
+
+
+COMP_FRAMES = (1001, 1002, 1003)
+
+
+def write_comp_frame(path: Path, frame: int, *, provenance: bool = True) -> Path:
+    """A small comp EXR with the header provenance comp writes (plus modelHash), or none."""
+    from vfx_double.face.element import PREFIX
+    from vfx_double.io.exr import Attribute, ExrImage, write_exr
+
+    pixels = np.full((16, 32, 3), 0.18 + frame % 10 / 100, np.float16)
+    attributes = [Attribute(PREFIX + "licenceId", "string", LICENCE_ID),
+                  Attribute(PREFIX + "configHash", "string", "b" * 64),
+                  Attribute(PREFIX + "synthetic", "int", 1),
+                  Attribute(PREFIX + "modelHash", "string", "a" * 64),
+                  Attribute(PREFIX + "frame", "int", frame)] if provenance else []
+    write_exr(path, ExrImage(pixels, ("R", "G", "B"), (0, 0, 32, 16), (0, 0, 32, 16),
+                             attributes))
+    return path
+
+
+@pytest.fixture
+def shot_dir(tmp_path: Path, studio_ca: Ca) -> Path:
+    """A shot folder as review leaves it: comp/v001 frames and review/v001's signed
+    sidecar listing them."""
+    from vfx_double.provenance.sidecar import write_sidecar
+    from vfx_double.provenance.signing import load_signing
+
+    shot = tmp_path / "DEMO" / "sh010"
+    comp = shot / "comp" / "v001"
+    comp.mkdir(parents=True)
+    frames = [write_comp_frame(comp / f"sh010_comp_v001.{f}.exr", f) for f in COMP_FRAMES]
+    write_sidecar(shot / "review" / "v001" / "frames.manifest.json", frames,
+                  credentials=load_signing(studio_ca.signing), licence_id=LICENCE_ID, base=shot)
+    return shot
