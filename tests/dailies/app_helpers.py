@@ -4,7 +4,9 @@ signed-in client."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,18 @@ USER, PASSWORD = "reviewer", "correct horse battery"
 
 def small_tree(root: Path) -> ReviewTree:
     return build_reviews(root, frames=FRAMES, prores=False)
+
+
+def copy_tree(tree: ReviewTree, root: Path) -> ReviewTree:
+    """A copy of ``tree`` under ``root`` that a test may change (symlinks kept as links)."""
+    shutil.copytree(tree.root, root, symlinks=True)
+    moved = copy.deepcopy(tree)
+    moved.root, moved.work_root = root, root / tree.work_root.relative_to(tree.root)
+    moved.keyring, moved.key = (root / tree.keyring.relative_to(tree.root),
+                                root / tree.key.relative_to(tree.root))
+    for v in moved.versions:
+        v.folder = root / v.folder.relative_to(tree.root)
+    return moved
 
 
 @dataclass

@@ -78,4 +78,12 @@ def verify_movie(movie: Path, keyring: Path | None) -> tuple[str, str]:
         verdict = verify_file(movie, keyring=keyring)
     except VfxDoubleError as err:
         return "Invalid", err.one_line()
-    return verdict.state, verdict.line
+    # the page names the movie already; the line without its absolute path
+    line = verdict.line.removeprefix(f"{movie}: ")
+    return verdict.state, line
+
+
+def clear_cache() -> None:
+    """Forget every verdict (a keyring's trust list changed)."""
+    with _cache_lock:
+        _cache.clear()
