@@ -35,6 +35,7 @@ from vfx_double.io.movie import MovieWriter
 from vfx_double.keyring import keygen, load_keyring
 from vfx_double.provenance.content_credentials import sign_movie
 from vfx_double.provenance.signing import load_signing, make_local_ca
+from vfx_double.provenance.watermark import Embedder, describe, payload_for
 
 from ..shots import KEY_ID, issue_licence
 
@@ -130,10 +131,14 @@ def frame_image(index: int, *, first: int = FIRST, slate: int = SLATE_FRAMES,
     return image
 
 
-def _write_movie(path: Path, frames: int, *, codec: str = "h264", **look: object) -> None:
+def _write_movie(path: Path, frames: int, *, codec: str = "h264",
+                 watermark: Embedder | None = None, **look: object) -> None:
     with MovieWriter(path, FPS, SIZE, codec=codec) as movie:
         for i in range(frames):
             image = frame_image(i, **look)  # type: ignore[arg-type]
+            if watermark is not None:
+                marked = watermark.embed(image.astype(np.float32) / 255)
+                image = np.round(marked * 255).astype(np.uint8)
             if codec == "prores":
                 image = image.astype(np.uint16) * 257
             movie.add(image)
@@ -170,8 +175,6 @@ def _report(v: Version, lic: Path, n: int) -> dict:
                    "plate": "plate.mp4"},
         "contact_sheet": "contact.png", "thumbnail": "thumb.jpg",
         "sidecar": "frames.manifest.json",
-        "watermark": {"payload": digest[:16], "licence_hash": digest[16:28],
-                      "version": int(v.version[1:])},
         "synthetic": True,
         "metrics": {"tracking": {"frames": v.frames, "found": v.frames},
                     "training": {"steps": 60, "loss": 0.031},
@@ -214,15 +217,19 @@ def build_reviews(root: Path, *, frames: int = 48, prores: bool = True) -> Revie
         title = f"{SHOW} {shot} {version}"
         # each version its own shade, so "previous" differs from the current one on screen
         colour = (REVIEW_COLOUR[0] + 30 * (n - 1), REVIEW_COLOUR[1], REVIEW_COLOUR[2])
-        _write_movie(v.movie, SLATE_FRAMES + frames, title=title, colour=colour)
+        # the review movies carry the licence's watermark, as review writes them (the
+        # C2PA check reads it back from the pictures); the plate carries none
+        mark = Embedder(payload_for(v.licence_id, int(version[1:])), SIZE)
+        _write_movie(v.movie, SLATE_FRAMES + frames, title=title, colour=colour,
+                     watermark=mark)
         if prores:
             _write_movie(folder / f"{shot}_review_{version}.mov", SLATE_FRAMES + frames,
-                         codec="prores", title=title, colour=colour)
+                         codec="prores", title=title, colour=colour, watermark=mark)
         _write_movie(v.plate, SLATE_FRAMES + frames, label="PLATE", colour=PLATE_COLOUR,
                      title=f"{SHOW} {shot} plate")
         _write_stills(folder, frames, title, colour)
         shutil.copy(lic, folder / "licence.json")
-        report = _report(v, lic, n)
+        report = _report(v, lic, n) | {"watermark": describe(mark.payload)}
         (folder / "report.json").write_text(json.dumps(report, indent=2))
         # the plate's still as the manifests' ingredient, outside the review folder
         still = root / "stills" / f"{shot}_{version}_plate.jpg"
