@@ -151,3 +151,22 @@ def test_new_review_folders_appear_and_a_bad_report_is_skipped(
     assert any("sh030" in r.getMessage() and "skipping" in r.getMessage() for r in caplog.records)
     viewer = parse(kit.client().get(f"/versions/{kit.version_id('sh010', 'v003')}").data)
     assert viewer.by_id["viewer"][1]["data-previous"].endswith("sh010_review_v002.mp4")
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"schema": "ReviewReport.2"}, "schema"),
+    ({"shot": "sh099"}, "show/shot/version"),
+    ({"fps": 0}, "fps"),
+    ({"fps": "24"}, "fps"),
+    ({"first": 1001.0}, "first"),
+    ({"last": 1000}, "first <= last"),
+    ({"slate_frames": None}, "slate_frames"),
+    ({"movies": {"plate": "plate.mp4"}}, "movies.h264"),
+])
+def test_a_report_the_player_cannot_use_is_refused(kit: AppKit, change: dict, words: str) -> None:
+    from vfx_double.dailies.catalog import check_report
+
+    report = json.loads((kit.tree.version("sh010", "v001").folder / "report.json").read_text())
+    check_report(report, ("DEMO", "sh010", "v001"))
+    with pytest.raises(ValueError, match=words):
+        check_report(report | change, ("DEMO", "sh010", "v001"))

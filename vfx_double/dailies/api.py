@@ -61,7 +61,7 @@ def add_note(version_id: int) -> Any:
     v = get_version(s, version_id)
     data = _body()
     frame, text = data.get("frame"), data.get("text")
-    first, last = v.report.get("first"), v.report.get("last")
+    first, last = int(v.report["first"]), int(v.report["last"])   # checked by the catalog
     if not isinstance(frame, int) or isinstance(frame, bool) or not first <= frame <= last:
         abort(400, description=f"frame: expected a source frame number {first}-{last}, "
                                f"found {frame!r}.")

@@ -36,19 +36,41 @@ def find_reports(work_root: Path) -> list[tuple[str, str, str, int, Path]]:
     return found
 
 
-def _read_report(path: Path) -> dict[str, Any] | None:
+def _read_report(path: Path, names: tuple[str, str, str]) -> dict[str, Any] | None:
+    """The report when it is a ReviewReport.1 for this folder with what the player needs;
+    else None and a log line (one bad folder must not hide the others)."""
     try:
         if path.stat().st_size > _MAX_REPORT:
             raise ValueError(f"larger than {_MAX_REPORT} bytes")
         data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or data.get("schema") != "ReviewReport.1":
-            raise ValueError(f"schema {data.get('schema') if isinstance(data, dict) else None!r}")
+        check_report(data, names)
         return data
     except (OSError, ValueError) as err:
-        # one bad folder must not hide the others: skipped and logged
         log.warning("dailies catalog: skipping %s: expected a ReviewReport.1 record: %s",
                     path, err)
         return None
+
+
+def check_report(data: Any, names: tuple[str, str, str]) -> None:
+    """ValueError naming the first field the app cannot use."""
+    if not isinstance(data, dict) or data.get("schema") != "ReviewReport.1":
+        raise ValueError(f"schema {data.get('schema') if isinstance(data, dict) else data!r}")
+    found = tuple(data.get(k) for k in ("show", "shot", "version"))
+    if found != names:
+        raise ValueError(f"show/shot/version {'/'.join(names)} (the folder), found "
+                         f"{'/'.join(map(str, found))}")
+    for key in ("first", "last", "slate_frames"):
+        if not isinstance(data.get(key), int) or isinstance(data.get(key), bool):
+            raise ValueError(f"{key}: an integer, found {data.get(key)!r}")
+    if not data["first"] <= data["last"] or data["slate_frames"] < 0:
+        raise ValueError(f"first <= last and slate_frames >= 0, found {data['first']}, "
+                         f"{data['last']}, {data['slate_frames']}")
+    fps = data.get("fps")
+    if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not 0 < fps <= 1000:
+        raise ValueError(f"fps: a frame rate > 0, found {fps!r}")
+    movies = data.get("movies")
+    if not isinstance(movies, dict) or not isinstance(movies.get("h264"), str):
+        raise ValueError(f"movies.h264: the review movie's name, found {movies!r}")
 
 
 def _created(report: dict[str, Any]) -> dt.datetime | None:
@@ -68,7 +90,7 @@ def scan(session: Session, work_root: Path) -> int:
     added = 0
     for show_name, shot_name, name, number, path in find_reports(work_root):
         version = versions.get((show_name, shot_name, name))
-        report = _read_report(path)
+        report = _read_report(path, (show_name, shot_name, name))
         if report is None:
             continue
         if version is not None:

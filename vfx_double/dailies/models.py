@@ -18,6 +18,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 #: the statuses a version can have, in the order the UI offers them; "pending" is shown as
 #: "pending review"
 STATUSES = ("pending", "viewed", "approved", "retake")
+#: the report's ``movies`` entries (the other files it names sit at its top level)
+MOVIE_KEYS = ("h264", "prores", "plate")
 STATUS_LABELS = {"pending": "pending review", "viewed": "viewed", "approved": "approved",
                  "retake": "retake"}
 
@@ -128,11 +130,11 @@ class Version(Base):
         return f"{self.shot.show.name}/{self.shot.name}/{self.name}"
 
     def file(self, key: str) -> str | None:
-        """A file the report names (``"thumbnail"``, or a movie: ``"h264"``, ``"plate"``),
-        relative to the work root; None when the report names none."""
-        name = self.report.get("movies", {}).get(key) if key not in ("thumbnail",
-                                                                     "contact_sheet") \
-            else self.report.get(key)
+        """A file the report names, relative to the work root: a movie (``"h264"``,
+        ``"plate"``, ``"prores"``) or ``"thumbnail"`` / ``"contact_sheet"``; None when the
+        report names none."""
+        names = (self.report.get("movies") or {}) if key in MOVIE_KEYS else self.report
+        name = names.get(key)
         return f"{self.folder}/{name}" if isinstance(name, str) and name else None
 
 

@@ -59,9 +59,9 @@ class Checks:
 
     @property
     def refusal(self) -> str:
-        reasons = [f"licence: {b.text}" for b in (self.licence,) if not b.ok]
-        reasons += [f"provenance ({self.provenance.state}): {self.provenance.text}"
-                    for b in (self.provenance,) if not b.ok]
+        reasons = [] if self.licence.ok else [f"licence: {self.licence.text}"]
+        if not self.provenance.ok:
+            reasons.append(f"provenance ({self.provenance.state}): {self.provenance.text}")
         return "Publishing refused: " + "; ".join(reasons)
 
 
