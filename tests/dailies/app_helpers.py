@@ -4,9 +4,11 @@ signed-in client."""
 
 from __future__ import annotations
 
+import atexit
 import copy
 import datetime as dt
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +27,17 @@ FRAMES = 8
 USER, PASSWORD = "reviewer", "correct horse battery"
 
 
+_pristine: list[ReviewTree] = []
+
+
 def small_tree(root: Path) -> ReviewTree:
-    return build_reviews(root, frames=FRAMES, prores=False)
+    """The review tree under ``root``: built once per test run (C2PA signing takes
+    seconds), then copied, so each module may change its own."""
+    if not _pristine:
+        folder = Path(tempfile.mkdtemp(prefix="vfx_double_dailies_"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _pristine.append(build_reviews(folder / "tree", frames=FRAMES, prores=False))
+    return copy_tree(_pristine[0], root)
 
 
 def copy_tree(tree: ReviewTree, root: Path) -> ReviewTree:
