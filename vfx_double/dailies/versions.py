@@ -4,7 +4,6 @@ its media URLs, the previous version, its badges and its cost."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flask import abort, url_for
@@ -96,7 +95,3 @@ def version_record(version: Version) -> dict[str, Any]:
         "movie": media_url(version.file("h264")), "plate": media_url(version.file("plate")),
         "thumbnail": media_url(version.file("thumbnail")),
     }
-
-
-def folder_of(version: Version) -> Path:
-    return state().work_root / version.folder
