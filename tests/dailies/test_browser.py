@@ -90,6 +90,11 @@ def set_wipe(page, value: int) -> None:  # type: ignore[no-untyped-def]
     }""", value)
 
 
+def painted(page) -> None:  # type: ignore[no-untyped-def]
+    """Return after the browser has painted what the last event changed (two frames)."""
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
 def blue_share(page) -> float:  # type: ignore[no-untyped-def]
     """Of the player area's pixels that are review blue or plate brown, the share in blue
     (the review movies are blue-ish, the plate grey-brown: reviews.py)."""
@@ -214,7 +219,7 @@ def test_wipe_against_the_plate_and_the_previous_version(
     shares = {}
     for wipe in (25, 75):
         set_wipe(page, wipe)
-        page.wait_for_timeout(200)    # a paint after the input event
+        painted(page)
         shares[wipe] = blue_share(page)
     # the wipe moves the border between review (blue) and plate (brown) with the slider,
     # whichever side each is on
@@ -222,7 +227,7 @@ def test_wipe_against_the_plate_and_the_previous_version(
         assert min(abs(share - wipe / 100), abs(share - (1 - wipe / 100))) < 0.12, shares
     assert abs(shares[25] - shares[75]) > 0.35, shares
     set_wipe(page, 50)
-    page.wait_for_timeout(200)
+    painted(page)
     page.screenshot(path=str(artifacts / f"wipe_plate_{db_name(live_server)}.png"))
 
     page.select_option("select#compare-source", "previous")
