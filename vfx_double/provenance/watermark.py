@@ -4,7 +4,10 @@ the review version (8 bytes), readable back after H.264, a resize and a cut exce
 Design (spread spectrum in luma, one fixed pattern per payload):
 
 * The payload is Reed-Solomon coded (8 data + 8 parity bytes = 128 coded bits; up to 4
-  wrong bytes are corrected) and each coded bit is spread over 288 cells of a 256x144
+  wrong bytes are corrected, more when the soft scores say which bytes to erase). RS
+  rather than a repetition code because a successful decode is itself a strong check
+  (random votes decode about once in 1,000), and because after voting across frames the
+  few bits left wrong are what it is good at. Each coded bit is spread over 288 cells of a 256x144
   grid that covers the whole frame, whatever its size or aspect. A cell carries
   ``sign * (+1 for a 0 bit, -1 for a 1 bit)``; the cell-to-bit map and the signs come from
   a fixed seed, so the mark is deterministic and needs no key to read (it is a provenance
@@ -12,7 +15,8 @@ Design (spread spectrum in luma, one fixed pattern per payload):
 * The embedder upsamples that grid once to the frame size (bicubic: smooth bumps about
   7.5 px wide at 1920x1080, mid-frequency, which H.264 at crf 18-23 keeps) and adds it
   to R, G and B alike: a change of luma only, no chroma (yuv420p halves chroma), at an
-  RMS of :data:`STRENGTH`. Per frame that is one add and one clip (about 11 ms at 1920x1080 on one core).
+  RMS of :data:`STRENGTH`. Per frame that is one add and one clip (about 11 ms at
+  1920x1080 on one core).
 * Every frame carries the whole payload, independent of its index, so any excerpt reads.
 * The reader scales each frame to :data:`REFERENCE_SIZE` (area filter), averages each
   2x2 cell, subtracts the mean of its 8 neighbours (the picture is smooth at that scale,
