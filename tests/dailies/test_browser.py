@@ -179,6 +179,8 @@ def test_play_and_seek_with_range_requests(signed_in, live_server: LiveServer,
     page.evaluate("document.querySelector('video#player').play()")
     page.wait_for_function("document.querySelector('video#player').currentTime > 0.4")
     page.evaluate("document.querySelector('video#player').pause()")
+    # the frame counter followed the playback (past the slate and the first frames)
+    assert FIRST + 4 <= int(page.inner_text("#frame")) <= FIRST + 47
 
     for index in (30, 7, 45):
         t = seek(page, index)
