@@ -217,6 +217,34 @@ def comp(config: Path, frame_range: str | None, keyring: Path | None) -> None:
         click.echo(line)
 
 
+#: the help of every command's --signing (review signs with it)
+SIGNING_HELP = ("folder with the studio's C2PA signing chain.pem and key.pem (default: "
+                "$VFX_DOUBLE_SIGNING, then ~/.config/vfx_double/signing); never read from a "
+                "shot config")
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--frames", "frame_range", help="review only frames A-B (default: the shot's range)")
+@click.option("--compare", "compare_mode", type=click.Choice(["none", "side-by-side", "wipe"]),
+              help="show the plate with the comp (default: the config's review.compare)")
+@click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
+@click.option("--signing", type=click.Path(path_type=Path), help=SIGNING_HELP)
+@recorded
+def review(config: Path, frame_range: str | None, compare_mode: str | None,
+           keyring: Path | None, signing: Path | None) -> None:
+    """Make dailies from the latest comp: H.264 and ProRes movies with slate, burn-ins,
+    watermark and C2PA, the plate movie, a contact sheet and report.json."""
+    from .io.sequences import parse_frame_range
+    from .review.stage import review_shot
+
+    frames = parse_frame_range(frame_range) if frame_range else None
+    report = review_shot(config, frames=frames, keyring=keyring, signing=signing,
+                         compare_mode=compare_mode, bar=progress_bar)
+    for line in report.lines():
+        click.echo(line)
+
+
 @cli.command("import-video")
 @click.argument("video", type=click.Path(path_type=Path))
 @click.argument("pattern")
@@ -370,6 +398,7 @@ def audit_verify(target: Path, repair: bool, sign: bool) -> None:
 for _command in SHOT_COMMANDS:  # demo, run, job, status, nuke (cli_shot.py)
     cli.add_command(_command)
 from .cli_dailies import dailies  # noqa: E402 - Flask loads only inside its commands
+
 cli.add_command(dailies)
 cli.add_command(verify)
 

@@ -171,6 +171,13 @@ class Review:
     watermark: bool = True
     # playback rate of dailies; None plays at the plate's rate (``ShotConfig.review_fps``)
     fps: Optional[float] = field(default=None, metadata={"min": 1.0, "max": 240.0})
+    # the OCIO display and view the review movies are made through (names of the shot's
+    # OCIO config; checked when review opens the config)
+    display: str = "sRGB - Display"
+    view: str = "ACES 1.0 - SDR Video"
+    # the plate with the comp in the movies: none, side-by-side (half size each) or wipe
+    # (plate left of the centre line)
+    compare: Literal["none", "side-by-side", "wipe"] = "none"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ returns is how a stage finds the previous stage's output (:meth:`Shot.require`),
 continues its own version (:meth:`Shot.version_for`), splits a frame range into frames
 already written and frames to do (:meth:`Shot.split`), stamps its outputs
 (:meth:`Shot.provenance`) and records what it did (:meth:`Shot.audit`). Track, train,
-render and comp open it; so does ``vfx-double validate`` and, later, review.
+render, comp and review open it; so does ``vfx-double validate``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from .workarea import WorkArea
 
 #: a stage's input -> (what the error calls it, the command that makes it)
 _MADE_BY = {"track": ("a track version", "track"), "faceset": ("a faceset version", "track"),
-            "train": ("a training run", "train"), "render": ("a render version", "render")}
+            "train": ("a training run", "train"), "render": ("a render version", "render"),
+            "comp": ("a comp version", "comp")}
 
 
 @dataclass(frozen=True)
