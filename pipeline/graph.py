@@ -15,7 +15,9 @@ What each stage allows (checked in its code):
 - comp: frame chunks; each chunk's colour statistics read render elements up to 12 frames
   beyond it, so every comp chunk waits for the whole render step (simpler than neighbour
   dependencies, and the render step is short next to training).
-- review: one task once that stage exists (a hook, not a step yet).
+- review: one task after the whole comp (its movies, contact sheet and sidecar cover every
+  frame). It signs with the workers' own C2PA signing folder (``$VFX_DOUBLE_SIGNING``): keys
+  never travel with a job.
 """
 
 from __future__ import annotations
@@ -74,12 +76,12 @@ def next_run(cfg: ShotConfig) -> str:
 
 
 #: the stages a job can run, in order (``--until`` names one of them)
-ORDER = ("track", "train", "render", "comp")
+ORDER = ("track", "train", "render", "comp", "review")
 
 
 def build(cfg: ShotConfig, *, run: str | None = None, until: str | None = None,
           nuke_script: Path | None = None) -> JobGraph:
-    """The job for ``cfg``: track -> train -> render chunks -> comp chunks; with ``until``,
+    """The job for ``cfg``: track -> train -> render chunks -> comp chunks -> review; with ``until``,
     the steps up to and including that stage; with ``nuke_script`` (from ``vfx-double nuke
     export``), a last step rendering it with Nuke in the same chunks (``nuke -F A-B -x``:
     the farm's Nuke render licences), after the steps it reads (render, comp's record)."""
@@ -102,6 +104,7 @@ def build(cfg: ShotConfig, *, run: str | None = None, until: str | None = None,
                  chunks=frames, depends_on=("train",), gpus=1 if gpu else 0, **span),
         StepSpec("comp", ("comp", config, "--frames", "{frames}"), chunks=frames,
                  depends_on=("render",), **span),
+        StepSpec("review", ("review", config), depends_on=("comp",)),
     )
     if until is not None:
         steps = steps[:ORDER.index(until) + 1]

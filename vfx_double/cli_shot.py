@@ -37,7 +37,7 @@ def _target_steps(config: Path) -> int:
               help="tasks run at once (render and comp chunks)")
 def demo(out: Path, frames: int, train_steps: int, workers: int) -> int:
     """Build the synthetic demo shot and run its job end to end on this machine through the
-    local farm backend (track, a short train, render and comp chunks)."""
+    local farm backend (track, a short train, render and comp chunks, review)."""
     from pipeline.runs import start
 
     from .cli import progress_bar
@@ -60,8 +60,10 @@ def demo(out: Path, frames: int, train_steps: int, workers: int) -> int:
     click.echo("validate: OK")
     for line in report.lines:
         click.echo(f"  {line}")
-    # the job's tasks are separate processes: they find the demo keyring in the environment
+    # the job's tasks are separate processes: they find the demo keyring and the demo's
+    # C2PA signing folder (review signs the movies) in the environment
     os.environ["VFX_DOUBLE_KEYRING"] = str(shot.keyring)
+    os.environ["VFX_DOUBLE_SIGNING"] = str(shot.signing)
     code = start(shot.config, backend="local", until=None if train_steps else "track",
                  workers=workers, echo=click.echo)
     if code:

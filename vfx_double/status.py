@@ -85,7 +85,7 @@ def shot_status(path: str | Path) -> ShotStatus:
     plate, frames = sequence_frames(cfg.plate, cfg.where("plate", "path"))
     stages = []
     spent = costs(read_records(cfg.shot_dir))
-    for stage in ("track", "faceset", "train", "render", "comp"):
+    for stage in ("track", "faceset", "train", "render", "comp", "review"):
         status = StageStatus(stage, [area.version_name(stage, n) for n in area.versions(stage)],
                              cost=spent.get(stage))
         latest = area.latest(stage)
@@ -126,6 +126,10 @@ def _fill(status: StageStatus, stage: str, folder: Path, plate: FrameSequence,
             status.done += (f", loss {last.get('total', float('nan')):.4f}, "
                             f"{last.get('time', 0.0) / 3600:.2f} h of training")
         status.detail = {"step": step, "target": target, "last": last}
+    elif stage == "review":
+        done = (folder / "report.json").is_file()
+        status.done = ("movies signed, report written" if done
+                       else "incomplete (no report.json)")
     else:
         pattern = (f"face.{'#' * plate.padding}.exr" if stage == "render" else
                    f"{shot}_comp_{folder.name}.{'#' * plate.padding}.exr")

@@ -45,17 +45,19 @@ def written(shot: MiniShot, **options) -> tuple[Job, Path, list[str]]:
     return job, job.folder / "opencue" / "job.xml", said
 
 
-def test_four_layers_chunks_and_dependencies(shot: MiniShot, tmp_path: Path) -> None:
+def test_five_layers_chunks_and_dependencies(shot: MiniShot, tmp_path: Path) -> None:
     job, path, said = written(shot)
     spec = opencue.read(path.read_text())
     layers = spec["layers"]
-    assert list(layers) == ["track", "train", "render", "comp"]
+    assert list(layers) == ["track", "train", "render", "comp", "review"]
     assert sorted(spec["depends"]) == [("comp", "render", "LAYER_ON_LAYER"),
                                        ("render", "train", "LAYER_ON_LAYER"),
+                                       ("review", "comp", "LAYER_ON_LAYER"),
                                        ("train", "track", "LAYER_ON_LAYER")]
     assert (layers["render"].range, layers["render"].chunk) == ("1001-1005", 2)
     assert (layers["comp"].range, layers["comp"].chunk) == ("1001-1005", 2)
     assert (layers["track"].range, layers["track"].chunk) == ("1", 1)
+    assert (layers["review"].range, layers["review"].chunk) == ("1", 1)
     assert {layer.service for layer in layers.values()} == {"shell"}
     assert layers["train"].memory == "8192m" and layers["train"].gpus == 0
     assert spec["show"] == "SHOW" and spec["shot"] == "sh010"

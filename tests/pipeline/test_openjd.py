@@ -36,19 +36,22 @@ def portable(template: dict) -> dict:
 def test_the_graph_is_what_the_stages_allow(shot: MiniShot) -> None:
     g = graph.build(config.load(shot.config))
     assert g.run == "run-001"  # the run the job will make, named at submission
-    track, train, render, comp = g.steps
+    track, train, render, comp, review = g.steps
     assert track.chunks is None and track.depends_on == ()
     assert train.args == ("train", "{config}", "--run", "run-001") and train.chunks is None
     assert render.chunks == comp.chunks == ("1001-1002", "1003-1004", "1005-1005")
     assert "--run" in render.args and render.depends_on == ("train",)
     assert comp.depends_on == ("render",)  # its statistics read elements of neighbour chunks
+    # one review of the whole comp: its movies and sidecar cover every frame
+    assert review.args == ("review", "{config}") and review.chunks is None
+    assert review.depends_on == ("comp",)
 
 
 def test_the_template_is_valid_openjd_and_matches_the_golden_file(shot: MiniShot) -> None:
     template = openjd.template(graph.build(config.load(shot.config)))
     job = create_job(job_template=decode_job_template(
         template=template, supported_extensions=list(openjd.EXTENSIONS)), job_parameter_values={})
-    assert [s.name for s in job.steps] == ["track", "train", "render", "comp"]
+    assert [s.name for s in job.steps] == ["track", "train", "render", "comp", "review"]
     assert portable(template) == json.loads(GOLDEN.read_text())
 
 

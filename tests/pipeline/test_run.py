@@ -49,11 +49,19 @@ def test_demo_runs_every_stage_through_the_local_backend(demo_run) -> None:
     job = open_job(shot_dir / "farm" / "job-001")
     assert job.backend == "local"
     keys = sorted(p.stem for p in job.tasks.glob("*.json"))
-    assert keys == ["comp-000", "comp-001", "render-000", "render-001", "track-000",
-                    "train-000"]
+    assert keys == ["comp-000", "comp-001", "render-000", "render-001", "review-000",
+                    "track-000", "train-000"]
     comp = FrameSequence(str(shot_dir / "comp" / "v001" / "sh010_comp_v001.####.exr"))
     assert comp.missing(range(1001, 1005)) == []
-    assert "render 1003-1004: done" in out and "all 6 tasks done" in out
+    assert "render 1003-1004: done" in out and "all 7 tasks done" in out
+    # the review task signed its movies with the demo's C2PA folder, which the demo's
+    # keyring trusts
+    review = shot_dir / "review" / "v001"
+    assert (review / "report.json").is_file()
+    lines: list[str] = []
+    assert _run_cli(["verify", "--keyring", str(root / "keyring"),
+                     str(review / "sh010_review_v001.mp4")], lines) == 0
+    assert "Trusted" in lines[-1], lines
     # the track task ran with its QC sheet, and wrote its output to its own log
     assert "track:" in (job.logs / "track-000.log").read_text()
     assert list((shot_dir / "track" / "v001" / "qc").glob("plate_*.mp4"))
@@ -73,7 +81,7 @@ def test_status_sums_the_task_records_into_cost(demo_run) -> None:
     config = root / "shot_configs" / "DEMO" / "sh010.yaml"
     records = read_records(root.joinpath(*SHOT_DIR))
     assert sorted(r["stage"] for r in records) == ["comp", "comp", "render", "render",
-                                                   "track", "train"]
+                                                   "review", "track", "train"]
     by_stage = {r["stage"]: r for r in records}
     # each task's own process CPU time, and where its log is
     assert by_stage["train"]["cpu_s"] > 1.0 and by_stage["train"]["exit"] == 0
@@ -88,7 +96,7 @@ def test_status_sums_the_task_records_into_cost(demo_run) -> None:
     lines: list[str] = []
     assert _run_cli(["status", str(config), "--json"], lines) == 0
     farm = json.loads("\n".join(lines))["farm"]
-    assert (farm["job"], farm["backend"], farm["done"], farm["tasks"]) == ("job-001", "local", 6, 6)
+    assert (farm["job"], farm["backend"], farm["done"], farm["tasks"]) == ("job-001", "local", 7, 7)
 
 
 def test_unknown_backend_names_the_valid_ones(tmp_path: Path, capsys) -> None:
@@ -148,4 +156,4 @@ def test_a_failing_stage_task_stops_the_run_and_status_names_it(mini: MiniShot,
     assert f"(log {log})" in lines
     assert main(["status", str(mini.config)]) == 0
     farm = capsys.readouterr().out.splitlines()[-1]
-    assert farm == f"  farm     latest job-001 (local): 0/8 tasks done, failed: track (log {log})"
+    assert farm == f"  farm     latest job-001 (local): 0/9 tasks done, failed: track (log {log})"

@@ -21,6 +21,7 @@ from ..io import atomic
 from ..io.sequences import FrameSequence
 from ..keyring import keygen, load_keyring
 from ..progress import ProgressFn
+from ..provenance.signing import TRUST_FILE, make_local_ca
 from .plates import build_world, demo_moves, write_demo_sequence
 
 SHOW, SHOT = "DEMO", "sh010"
@@ -38,6 +39,9 @@ class DemoShot:
     root: Path
     config: Path
     keyring: Path
+    #: the demo's C2PA signing folder (chain.pem, key.pem), from a demo CA whose root the
+    #: demo keyring trusts
+    signing: Path
     plate: Path
     reference: Path
     licence: Path
@@ -49,6 +53,7 @@ def layout(root: Path, frames: int) -> DemoShot:
         root=root,
         config=root / "shot_configs" / SHOW / f"{SHOT}.yaml",
         keyring=root / "keyring",
+        signing=root / "c2pa" / "signing",
         plate=root / "plates" / SHOT / f"{SHOT}_plate.####.exr",
         reference=root / "actor" / "demo_actor" / "ref.####.exr",
         licence=root / "licences" / "demo_actor.licence.json",
@@ -99,6 +104,11 @@ def _write_keys_and_licence(shot: DemoShot, today: dt.date) -> None:
     ring_key = shot.keyring / f"{KEY_ID}.pub"
     if not ring_key.exists():
         atomic.write_bytes(ring_key, (keys / f"{KEY_ID}.pub").read_bytes())
+    if not shot.signing.exists():
+        make_local_ca(shot.signing.parent, name="vfx_double DEMO studio (not a real CA)")
+    trusted = shot.keyring / TRUST_FILE
+    if not trusted.exists():
+        atomic.write_bytes(trusted, (shot.signing.parent / TRUST_FILE).read_bytes())
     if shot.licence.exists():
         try:
             lic = licence_mod.verify(shot.licence, load_keyring(shot.keyring))
