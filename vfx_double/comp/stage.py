@@ -28,8 +28,8 @@ import numpy as np
 from ..errors import MediaError, WorkAreaError
 from ..face.element import PREFIX, Element, element_channels, read_element, unpremultiply
 from ..io.exr import Attribute, ExrHeader, ExrImage, read_bands, read_header
-from ..io.sequences import FrameSequence, format_frames
 from ..io.plate_check import PlateCheck, written_back
+from ..io.sequences import FrameSequence, format_frames
 from ..io.streaming import WriteBehind, iter_sequence, write_frame
 from ..progress import stage_progress
 from ..records import hash_file, read_json
@@ -114,7 +114,8 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     stats = (_smoothed_stats(todo, all_frames, plate_seq, elements, spaces, bar)
              if todo and look.colour_match != "none" else {})
     base_seed = zlib.crc32(f"{cfg.show}/{cfg.shot}".encode())
-    provenance = shot.provenance(colourspace=spaces.output, render=render_dir.name)
+    provenance = shot.provenance(colourspace=spaces.output, render=render_dir.name,
+                                 modelHash=expect["modelHash"])
     colourspaces = {"plate": spaces.plate, "working": spaces.working, "output": spaces.output}
     with stage_progress(bar, len(todo), f"comp {cfg.shot}") as progress, \
             WriteBehind() as writer:
