@@ -1,6 +1,6 @@
 """The review frames' watermark on real footage (lp_d3, a talking head, scaled into a
-1920x1080 letterboxed frame): it reads back after a real H.264 encode at crf 23, after a
-resize to 1280x720, from any single frame of an excerpt; an unmarked movie reads None and
+1920x1080 letterboxed frame): it reads back after a real H.264 encode at crf 23, from
+ProRes, after a resize to 1280x720, from any single frame of an excerpt; an unmarked movie reads None and
 another licence's or version's mark is not read as ours."""
 
 from __future__ import annotations
@@ -113,6 +113,17 @@ def test_reads_back_after_h264_crf23(marked, tmp_path) -> None:
     assert reading.payload == OURS and reading.frames == FRAMES
     assert reading.raw_bit_accuracy is not None and reading.raw_bit_accuracy > 0.97
     assert reading.confidence > 0.9
+
+
+def test_reads_back_from_prores(marked, tmp_path) -> None:
+    # review's other movie: ProRes 422 HQ, 10-bit 4:2:2
+    path = tmp_path / "review.mov"
+    h, w = marked[0].shape[:2]
+    subprocess.run([movie._ffmpeg_exe(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt",
+                    "rgb24", "-s", f"{w}x{h}", "-r", "24", "-i", "-", "-c:v", "prores_ks",
+                    "-profile:v", "3", "-pix_fmt", "yuv422p10le", str(path)],
+                   input=b"".join(f.tobytes() for f in marked[:3]), check=True)
+    assert wm.read_movie(path, expected=OURS).payload == OURS
 
 
 def test_reads_back_after_a_resize_to_720p(marked, tmp_path) -> None:
