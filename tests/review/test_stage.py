@@ -21,7 +21,7 @@ from vfx_double.io.exr import Attribute, ExrImage, read_exr, write_exr
 from vfx_double.provenance import watermark
 from vfx_double.provenance.signing import TRUST_FILE, make_local_ca
 from vfx_double.review import report as report_mod
-from vfx_double.review.stage import review_shot
+from vfx_double.review.stage import display_pair, review_shot
 
 W, H = 512, 288
 FRAMES = range(1001, 1006)
@@ -221,3 +221,25 @@ def test_an_expired_licence_is_refused(comped) -> None:
     with pytest.raises(LicenceError, match="valid_until"):
         review_shot(comped.config, keyring=comped.keyring, signing=comped.signing,
                     on=dt.date.today() + dt.timedelta(days=400))
+
+
+def test_the_comp_is_viewed_exactly_though_only_its_box_is_converted(reviewed) -> None:
+    shot, _ = reviewed
+    colour = ColourConfig.load(DEFAULT_CONFIG)
+    calls = []
+
+    def view(pixels, space):
+        calls.append(pixels.shape[:2])
+        return colour.to_display(pixels, space, "sRGB - Display", "ACES 1.0 - SDR Video")
+
+    comp = read_exr(shot.root / "work" / "SHOW" / "sh010" / "comp" / "v001"
+                    / "sh010_comp_v001.1002.exr").pixels[..., :3].copy()
+    plate = read_exr(shot.plate_dir / "plate.1002.exr").pixels[..., :3].copy()
+    plate_shown, shown = display_pair(view, plate, "ACEScg", comp, "ACEScg")
+    assert np.array_equal(shown, view(comp, "ACEScg"))  # bit for bit the whole-frame view
+    assert np.array_equal(plate_shown, view(plate, "ACEScg"))
+    assert calls[1][0] * calls[1][1] < 0.5 * H * W  # the second pass was the face box only
+    # another colourspace: no box to trust, the whole comp goes through the view
+    calls.clear()
+    display_pair(view, plate, "ACEScg", comp, "ACES2065-1")
+    assert calls[1] == (H, W)

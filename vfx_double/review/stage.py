@@ -211,8 +211,9 @@ class _Movies:
                 prores.add(quantise(marked, 16))
                 plate_movie.add(quantise(plate_slate, 8))
             for i, ((frame, comp), (_, plate)) in enumerate(zip(comps, plates)):
-                shown = self._display(on_canvas(comp, self.size), self.output)
-                plate_shown = self._display(on_canvas(plate, self.size), shot.spaces.plate)
+                plate_shown, shown = display_pair(self._display, on_canvas(plate, self.size),
+                                                  shot.spaces.plate, on_canvas(comp, self.size),
+                                                  self.output)
                 picture = compare(shown, plate_shown, self.mode)
                 burn_in(picture, self._burn_ins(frame, i, len(frames), "SYNTHETIC"))
                 marked = embed(picture)
@@ -251,6 +252,28 @@ class _Movies:
                        top_right=self.today,
                        bottom_left=f"review {self.folder.name} / comp {self.lineage['comp']}",
                        bottom_centre=f"{index + 1}/{count}", bottom_right=str(frame))
+
+
+def display_pair(view: Callable[[np.ndarray, str], np.ndarray], plate: np.ndarray,
+                 plate_space: str, comp: np.ndarray,
+                 comp_space: str) -> tuple[np.ndarray, np.ndarray]:
+    """``view(pixels, colourspace)`` of the plate and of the comp, both ``(H, W, 3)``.
+
+    The comp is bit-identical to the plate outside its face box when both are in one
+    colourspace, and a view works pixel by pixel, so only the box where they differ goes
+    through the view a second time: the exact view at about half the cost (an ACES output
+    transform is most of a review frame's time)."""
+    plate_shown = view(plate, plate_space)
+    if comp_space != plate_space:
+        return plate_shown, view(comp, comp_space)
+    shown = plate_shown.copy()
+    differs = comp != plate
+    rows = np.flatnonzero(differs.any(axis=(1, 2)))
+    if rows.size:
+        cols = np.flatnonzero(differs[rows[0]:rows[-1] + 1].any(axis=(0, 2)))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        shown[box] = view(np.ascontiguousarray(comp[box]), comp_space)
+    return plate_shown, shown
 
 
 def _thumb(frame: np.ndarray) -> np.ndarray:
