@@ -230,9 +230,11 @@ SIGNING_HELP = ("folder with the studio's C2PA signing chain.pem and key.pem (de
               help="show the plate with the comp (default: the config's review.compare)")
 @click.option("--keyring", type=click.Path(path_type=Path), help=KEYRING_HELP)
 @click.option("--signing", type=click.Path(path_type=Path), help=SIGNING_HELP)
+@click.option("--new", is_flag=True, help="make a new version even when one with the same "
+              "comp and settings is finished")
 @recorded
 def review(config: Path, frame_range: str | None, compare_mode: str | None,
-           keyring: Path | None, signing: Path | None) -> None:
+           keyring: Path | None, signing: Path | None, new: bool) -> None:
     """Make dailies from the latest comp: H.264 and ProRes movies with slate, burn-ins,
     watermark and C2PA, the plate movie, a contact sheet and report.json."""
     from .io.sequences import parse_frame_range
@@ -240,7 +242,7 @@ def review(config: Path, frame_range: str | None, compare_mode: str | None,
 
     frames = parse_frame_range(frame_range) if frame_range else None
     report = review_shot(config, frames=frames, keyring=keyring, signing=signing,
-                         compare_mode=compare_mode, bar=progress_bar)
+                         compare_mode=compare_mode, bar=progress_bar, new=new)
     for line in report.lines():
         click.echo(line)
 

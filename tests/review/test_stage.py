@@ -177,6 +177,24 @@ def test_rerun_keeps_the_finished_version(reviewed) -> None:
     assert mp4.stat().st_mtime_ns == before
 
 
+def test_an_unfinished_version_is_made_again_and_new_makes_another(comped, capsys) -> None:
+    review = comped.root / "work" / "SHOW" / "sh010" / "review"
+    latest = max(review.iterdir())
+    report = latest / "report.json"
+    report.rename(latest / "report.bak")  # as if killed before its last write
+    try:
+        again = review_shot(comped.config, keyring=comped.keyring, signing=comped.signing,
+                            compare_mode=json.loads((latest / "options.json").read_text())[
+                                "compare"])
+        assert not again.kept and again.folder == latest and report.is_file()
+    finally:
+        (latest / "report.bak").unlink()
+    assert main(["review", str(comped.config), "--keyring", str(comped.keyring),
+                 "--signing", str(comped.signing), "--compare", "wipe", "--new"]) == 0
+    assert max(review.iterdir()).name > latest.name
+    assert "sh010_review_" in capsys.readouterr().out
+
+
 def test_wipe_is_a_new_version_with_the_plate_left(reviewed) -> None:
     shot, first = reviewed
     report = review_shot(shot.config, keyring=shot.keyring, signing=shot.signing,
@@ -243,3 +261,27 @@ def test_the_comp_is_viewed_exactly_though_only_its_box_is_converted(reviewed) -
     calls.clear()
     display_pair(view, plate, "ACEScg", comp, "ACES2065-1")
     assert calls[1] == (H, W)
+
+
+def test_the_dailies_show_and_publish_what_review_made(reviewed, tmp_path) -> None:
+    """The web app over the stage's real output (the dailies' own tests use built trees)."""
+    from vfx_double.dailies import create_app
+    from vfx_double.dailies.auth import add_user
+    from vfx_double.dailies.db import writing
+
+    shot, report = reviewed
+    app = create_app(shot.root / "work", f"sqlite:///{tmp_path / 'dailies.sqlite'}",
+                     keyring=shot.keyring, secret_key="test")
+    with writing(app.extensions["dailies"].sessions) as s:
+        add_user(s, "td", "a long test password")
+    client = app.test_client()
+    assert client.post("/login", data={"username": "td",
+                                       "password": "a long test password"}).status_code == 302
+    rows = {v["version"]: v for v in client.get("/api/versions").get_json()["versions"]}
+    assert {"v001", "v002"} <= set(rows)
+    v001 = client.get(f"/api/versions/{rows['v001']['id']}").get_json()
+    assert (v001["first"], v001["last"], v001["slate_frames"]) == (1001, 1005, 1)
+    assert v001["licence"]["ok"] and v001["provenance"]["state"] == "Trusted"
+    movie = client.get(v001["movie"], headers={"Range": "bytes=0-99"})
+    assert movie.status_code == 206 and len(movie.data) == 100
+    assert client.post(f"/api/versions/{rows['v001']['id']}/publish").status_code == 200

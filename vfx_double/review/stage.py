@@ -77,7 +77,10 @@ class ReviewReport:
 def review_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                 keyring: Path | None = None, signing: Path | None = None,
                 compare_mode: str | None = None, bar: Callable | None = None,
-                on: dt.date | None = None) -> ReviewReport:
+                on: dt.date | None = None, new: bool = False) -> ReviewReport:
+    """Review the latest comp into the latest review version made with the same settings
+    (finished: nothing to do; unfinished: made again), or a new version (``new``, or other
+    settings)."""
     shot = open_shot(path, uses=("render", "use"), frames=frames, keyring=keyring, on=on)
     cfg, look = shot.cfg, shot.cfg.review
     mode = compare_mode or look.compare
@@ -104,7 +107,11 @@ def review_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                "view": look.view, "compare": mode, "watermark": look.watermark,
                "fps": cfg.review_fps, "slate_frames": SLATE_FRAMES,
                "licence_id": shot.licence.licence_id}
-    folder, _ = shot.version_for("review", options)
+    if new:
+        folder = shot.new_version("review")
+        atomic.write_json(folder / "options.json", options, overwrite=False)
+    else:
+        folder, _ = shot.version_for("review", options)
     report = ReviewReport(folder, shot.frames)
     if (folder / report_mod.NAME).is_file():
         report.kept = True
