@@ -277,7 +277,7 @@ TRAIN_STEPS = 30
 CHECKPOINT_EVERY = 5
 
 
-def test_demo_runs_to_comp_on_slurm_with_training_requeued(
+def test_demo_runs_to_review_on_slurm_with_training_requeued(
         slurm_cluster: SlurmCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from vfx_double.demo import shot as demo_shot
 
@@ -285,6 +285,7 @@ def test_demo_runs_to_comp_on_slurm_with_training_requeued(
     with open(shot.config, "a") as f:      # the demo writes "train:\n  steps: N" last
         f.write(f"  checkpoint_every: {CHECKPOINT_EVERY}\nfarm:\n  chunk_size: 2\n")
     monkeypatch.setenv("VFX_DOUBLE_KEYRING", str(shot.keyring))   # sbatch exports it
+    monkeypatch.setenv("VFX_DOUBLE_SIGNING", str(shot.signing))   # review signs with it
     job = prepare(shot.config, backend="slurm")
     run_dir = shot.root / "work" / "DEMO" / "sh010" / "train" / "run-001"
 
@@ -314,7 +315,7 @@ def test_demo_runs_to_comp_on_slurm_with_training_requeued(
 
     # every step COMPLETED, every array task too
     states = {s.step: s for s in slurm.state(job)}
-    assert sorted(states) == ["comp", "render", "track", "train"]
+    assert sorted(states) == ["comp", "render", "review", "track", "train"]
     assert len(states["render"].tasks) == len(states["comp"].tasks) == 2   # arrays of 2
     for s in states.values():
         assert s.completed, (s, log)
@@ -328,6 +329,8 @@ def test_demo_runs_to_comp_on_slurm_with_training_requeued(
     print(shown)   # the evidence, with pytest -s
     train_log = (job.logs / "train-0.log").read_text()
     assert "SIGUSR1: forwarded to the training task" in train_log, train_log
+    review = shot.root / "work" / "DEMO" / "sh010" / "review" / "v001"
+    assert (review / "report.json").is_file(), log
     assert "requeueing job" in train_log, train_log
     stopped = re.search(r"steps: 0 -> (\d+) of %d \(stopped by a signal" % TRAIN_STEPS,
                         train_log)
