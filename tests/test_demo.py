@@ -121,9 +121,10 @@ def test_demo_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "validate: OK" in out and "DEMO" in out
     # the job ran through the local backend: a task per stage (2 frames: one chunk each)
-    for n, step in enumerate(("track", "train", "render 1001-1002", "comp 1001-1002"), 1):
-        assert f"run: [{n:>3}/4] {step}: done" in out
-    assert "all 4 tasks done" in out and "demo: OK" in out
+    for n, step in enumerate(("track", "train", "render 1001-1002", "comp 1001-1002",
+                              "review"), 1):
+        assert f"run: [{n:>3}/5] {step}: done" in out
+    assert "all 5 tasks done" in out and "demo: OK" in out
     logs = tmp_path / "d" / "work" / "DEMO" / "sh010" / "farm" / "job-001" / "logs"
     assert "plate: faces on 2/2 frames" in (logs / "track-000.log").read_text()
     assert "steps: 0 -> 2 of 2" in (logs / "train-000.log").read_text()
@@ -138,6 +139,13 @@ def test_demo_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
                           text=True, check=True).stdout
     assert "1920 x 1080, 3 channel, half openexr" in info
     assert 'vfx_double/synthetic: 1' in info and 'vfx_double/licenceId: "DEMO-' in info
+    assert 'vfx_double/modelHash: "' in info
+    # the review: signed movies, Trusted under the demo keyring (its demo CA's root)
+    review = tmp_path / "d" / "work" / "DEMO" / "sh010" / "review" / "v001"
+    assert main(["verify", "--keyring", str(tmp_path / "d" / "keyring"),
+                 str(review / "sh010_review_v001.mp4"), str(review / "sh010_review_v001.mov"),
+                 str(frames[0])]) == 0
+    assert capsys.readouterr().out.count("Trusted") == 3
     plate = read_exr(tmp_path / "d" / "plates" / "sh010" / "sh010_plate.1001.exr", dtype=None)
     comp = read_exr(frames[0], dtype=None)
     changed = np.any(plate.pixels != comp.pixels, axis=2)

@@ -148,15 +148,24 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
         return len(self._keys)
 
 
+def studio_folder(path: Path | None, *, option: str, env: str, name: str,
+                  what: str) -> tuple[Path, str]:
+    """A folder the studio controls (keyring, signing keys) and where it was chosen: the
+    command line's ``option``, then ``$env``, then ``~/.config/vfx_double/<name>`` (under
+    ``$XDG_CONFIG_HOME`` when set), which the message calls ``what``."""
+    if path is not None:
+        return Path(path), option
+    chosen = os.environ.get(env)
+    if chosen:
+        return Path(chosen), f"${env}"
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home) / "vfx_double" / name, what
+
+
 def keyring_path(path: Path | None = None) -> tuple[Path, str]:
     """The keyring folder and where it was chosen: argument, then environment, then default."""
-    if path is not None:
-        return Path(path), "--keyring"
-    env = os.environ.get(KEYRING_ENV)
-    if env:
-        return Path(env), f"${KEYRING_ENV}"
-    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config_home) / "vfx_double" / "keyring", "the default keyring"
+    return studio_folder(path, option="--keyring", env=KEYRING_ENV, name="keyring",
+                         what="the default keyring")
 
 
 def load_keyring(path: Path | None = None) -> Keyring:

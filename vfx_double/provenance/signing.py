@@ -31,7 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..errors import ProvenanceError
 from ..io import atomic
-from ..keyring import keyring_path
+from ..keyring import keyring_path, studio_folder
 from ..records import read_bounded
 
 SIGNING_ENV = "VFX_DOUBLE_SIGNING"
@@ -64,13 +64,8 @@ class SigningCredentials:
 
 def signing_path(path: Path | None = None) -> tuple[Path, str]:
     """The signing folder and where it was chosen: argument, then environment, then default."""
-    if path is not None:
-        return Path(path), "--signing"
-    env = os.environ.get(SIGNING_ENV)
-    if env:
-        return Path(env), f"${SIGNING_ENV}"
-    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config_home) / "vfx_double" / "signing", "the default signing folder"
+    return studio_folder(path, option="--signing", env=SIGNING_ENV, name="signing",
+                         what="the default signing folder")
 
 
 def load_signing(path: Path | None = None) -> SigningCredentials:
