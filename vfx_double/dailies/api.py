@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import otio_export
-from .app import session, state
+from .context import session, state
 from .models import STATUS_LABELS, STATUSES, Note, Playlist, PlaylistItem, Version, note_record
 from .models import utcnow
 from .publishing import publish

@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,41 +16,12 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import ConfigError
 from . import db
+from .context import Dailies
 
 log = logging.getLogger(__name__)
 #: a fixed session-signing key for `dailies serve` (else a random one per start: everyone
 #: signs in again after a restart)
 SECRET_ENV = "VFX_DOUBLE_DAILIES_SECRET"
-
-
-@dataclass
-class Dailies:
-    """What every request needs, kept on ``app.extensions["dailies"]``."""
-
-    work_root: Path
-    engine: Engine
-    sessions: sessionmaker[Session]
-    keyring: Path | None
-    fixed_today: dt.date | None
-
-    @property
-    def today(self) -> dt.date:
-        return self.fixed_today or dt.date.today()
-
-
-def state() -> Dailies:
-    from flask import current_app
-
-    return current_app.extensions["dailies"]
-
-
-def session() -> Session:
-    """The request's database session: one per request, closed at its end. Requests that
-    change something (not GET/HEAD) take SQLite's write lock from their first statement."""
-    if "db" not in g:
-        factory = state().sessions
-        g.db = factory() if request.method in ("GET", "HEAD") else db.write_session(factory)
-    return g.db
 
 
 def open_database(work_root: Path, database_url: str | None) -> tuple[Engine, sessionmaker[Session]]:

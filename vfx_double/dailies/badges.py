@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import VfxDoubleError
-from ..licence import verify
 from ..keyring import load_keyring
+from ..licence import verify
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, abort, request, send_file
 from flask_login import current_user, login_required
 
-from .app import state
+from .context import state
 
 bp = Blueprint("media", __name__)
 log = logging.getLogger(__name__)

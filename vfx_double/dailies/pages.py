@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from . import catalog, db
-from .app import session, state
+from .context import session, state
 from .models import STATUS_LABELS, Shot, Show, Version, note_record, utcnow
 from .versions import checks, cost_text, get_version, media_url, previous
 

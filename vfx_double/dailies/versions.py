@@ -10,8 +10,8 @@ from flask import abort, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .app import state
 from .badges import Badge, licence_badge, provenance_badge
+from .context import state
 from .models import STATUS_LABELS, Version, as_utc
 
 
