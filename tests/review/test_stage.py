@@ -109,6 +109,9 @@ def test_movies_formats_and_report(reviewed) -> None:
     assert rec["licence"]["id"] == "TEST-0001" and rec["model_hash"] == "ab" * 32
     assert rec["synthetic"] is True and (rec["width"], rec["height"]) == (W, H)
     assert rec["watermark"] == watermark.describe(watermark.payload_for("TEST-0001", 1))
+    comp = rec["metrics"]["comp"]
+    assert (comp["frames"], comp["frames_with_face"], comp["passed_through"]) == (5, 5, 0)
+    assert 100 < comp["face_box_mean_px"][0] <= BOX[2] + 40
     assert rec["cost"]["by_stage"]["comp"]["tasks"] == 1
     assert rec["cost"]["cpu_hours"] == pytest.approx(rec["cost"]["by_stage"]["comp"]["cpu_hours"])
 

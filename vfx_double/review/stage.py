@@ -340,8 +340,33 @@ def _metrics(shot: Shot, lineage: dict[str, Any]) -> dict[str, Any]:
         last = _last_line(metrics)
         if last is not None:
             out["training"] = last
-    out["comp"] = {"version": lineage["comp"], "frames": len(shot.frames)}
+    out["comp"] = _comp_figures(shot_dir / "comp" / str(lineage["comp"]), shot.frames)
     return out
+
+
+def _comp_figures(comp_dir: Path, frames: list[int]) -> dict[str, Any]:
+    """From the comp's per-frame match records (``match.####.json``, CompMatch.1): frames
+    with a face comped and passed through, the face box's size, the colour match's gains."""
+    boxes, gains = [], []
+    for frame in frames:
+        path = comp_dir / f"match.{frame:04d}.json"
+        if not path.is_file():
+            continue
+        record = read_json(path, "record", WorkAreaError)
+        if record.get("box"):
+            boxes.append(record["box"])
+        multiply = (record.get("colour_match") or {}).get("multiply")
+        if multiply:
+            gains.extend(float(g) for g in multiply)
+    figures: dict[str, Any] = {"version": comp_dir.name, "frames": len(frames),
+                               "frames_with_face": len(boxes),
+                               "passed_through": len(frames) - len(boxes)}
+    if boxes:
+        figures["face_box_mean_px"] = [round(float(np.mean([b[2] for b in boxes]))),
+                                       round(float(np.mean([b[3] for b in boxes])))]
+    if gains:
+        figures["colour_match_gain_range"] = [round(min(gains), 3), round(max(gains), 3)]
+    return figures
 
 
 def _last_line(path: Path) -> dict[str, Any] | None:
