@@ -70,6 +70,16 @@ def demo(out: Path, frames: int, train_steps: int, workers: int) -> int:
         return code
     click.echo("demo: OK (every output is labelled synthetic; `vfx-double status "
                f"{shot.config}` shows what each stage made and cost)")
+    if train_steps:
+        from .config import load
+
+        cfg = load(shot.config)
+        work_root = cfg.work_root
+        click.echo(f"dailies: review movies in {cfg.shot_dir / 'review'}; "
+                   f"`vfx-double verify --keyring {shot.keyring} FILE` checks one, "
+                   f"`vfx-double dailies serve --work-root {work_root} --keyring "
+                   f"{shot.keyring}` shows them (add a user first: `vfx-double dailies user "
+                   f"add NAME --work-root {work_root}`)")
     click.echo(f"next: export VFX_DOUBLE_KEYRING={shot.keyring}; "
                f"vfx-double train {shot.config} --resume --steps {PRESETS['cpu-tiny'].steps}  "
                "(continues the demo's run to the preset's steps)")
