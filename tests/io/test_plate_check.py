@@ -67,3 +67,33 @@ def test_plates_without_rgb_or_with_integer_rgb(seq: FrameSequence) -> None:
     out.close()
     with pytest.raises(MediaError, match="R, G, B as half or float"):
         PlateCheck(seq).header(1002, read_header(seq.path(1002)))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_the_bit_check_finds_what_isfinite_finds(seq: FrameSequence, dtype, value) -> None:
+    # the fast path reads exponent bits; a value there in R, G or B is refused as before,
+    # the same value in another channel (depth, IDs) is not
+    image = read_exr(seq.path(1003), dtype=np.dtype(dtype).name)
+    image.pixels[3, 4, 2] = value
+    with pytest.raises(MediaError, match=r"1 pixels with NaN or Inf, first at x=4 y=3"):
+        PlateCheck(seq).image(1003, image)
+    extra = image.replace(pixels=np.concatenate([read_exr(seq.path(1003), dtype=np.dtype(
+        dtype).name).pixels, np.full((24, 32, 1), value, dtype)], axis=-1),
+        channels=("R", "G", "B", "Z"))
+    PlateCheck(seq).image(1003, extra)
+    # the largest finite half and float values have exponent bits short of all set
+    image.pixels[3, 4, 2] = np.finfo(dtype).max
+    PlateCheck(seq).image(1003, image)
+
+
+def test_only_rgb_is_checked_whatever_the_channel_order(seq: FrameSequence) -> None:
+    """A NaN in another channel passes; one in R found where R is not first is named."""
+    pixels = np.full((24, 32, 4), 0.5, np.float32)
+    image = ExrImage(pixels=pixels, channels=("A", "B", "G", "R"), data_window=(0, 0, 32, 24),
+                     display_window=(0, 0, 32, 24), attributes=[], compression="zip")
+    pixels[1, 1, 0] = np.nan
+    PlateCheck(seq).image(1001, image)
+    pixels[3, 4, 3] = np.inf
+    with pytest.raises(MediaError, match=r"1 pixels with NaN or Inf, first at x=4 y=3"):
+        PlateCheck(seq).image(1001, image)

@@ -66,7 +66,15 @@ class PlateCheck:
         """Size, channels and finite RGB pixels of a decoded frame."""
         self._channels(frame, image.channels)
         self._size(frame, tuple(image.display_window))
-        rgb = image.pixels[..., image.channel_indices(list(RGB))]
+        if _exponents_finite(image.pixels):
+            return
+        index = image.channel_indices(list(RGB))
+        # A view when R, G, B lead (plates do): copying and reducing per pixel cost
+        # 12 ms a 1920x1080 frame, one flat reduction 3 ms; the per-pixel map is only
+        # made to name the first bad pixel.
+        rgb = image.pixels[..., :3] if index == [0, 1, 2] else image.pixels[..., index]
+        if np.isfinite(rgb).all():
+            return
         finite = np.isfinite(rgb).all(axis=-1)
         if not finite.all():
             y, x = np.argwhere(~finite)[0]
@@ -100,6 +108,22 @@ class PlateCheck:
                              f"{expected[2]}x{expected[3]} at {expected[0]},{expected[1]}",
                              f"{window[2]}x{window[3]} at {window[0]},{window[1]}",
                              "re-export that frame at the plate's size")
+
+
+#: the exponent bits of IEEE half and single floats: all set means inf or NaN
+_EXPONENT = {np.dtype(np.float16): (np.uint16, 0x7C00), np.dtype(np.float32): (np.uint32, 0x7F800000)}
+
+
+def _exponents_finite(pixels: np.ndarray) -> bool:
+    """True when no value of any channel is inf or NaN, from the bits alone: one pass over
+    the frame's integers costs about a seventh of ``np.isfinite`` on half floats (2.8 vs
+    19 ms at 2048x1152x4). False means "look closer", not "refuse": the non-finite value
+    may sit in a channel the check does not cover (an ID or depth channel)."""
+    bits = _EXPONENT.get(pixels.dtype)
+    if bits is None or not pixels.flags.c_contiguous:
+        return False
+    uint, mask = bits
+    return bool(np.bitwise_and(pixels.view(uint), uint(mask)).max(initial=0) != mask)
 
 
 def written_back(header: ExrHeader, chosen: str | None = None) -> tuple[str, str]:
