@@ -70,7 +70,7 @@ def plate_pixels(i: int) -> np.ndarray:
     return np.concatenate([rgb, np.ones((H, W, 1), np.float32)], axis=-1).astype(np.float16)
 
 
-def element_image(i: int) -> ExrImage:
+def element_image(i: int, frame: int) -> ExrImage:
     box = (700 + 3 * i, 230 + i, BW, BH)
     yy, xx = np.mgrid[0:BH, 0:BW].astype(np.float32) + 0.5
     alpha = np.clip(np.minimum(np.minimum(xx, BW - xx), np.minimum(yy, BH - yy)) / 2.0, 0, 1)
@@ -81,6 +81,7 @@ def element_image(i: int) -> ExrImage:
     rgb = np.array([0.42, 0.27, 0.19], np.float32) * shade
     px = np.concatenate([rgb * alpha[..., None], alpha[..., None], matte[..., None]], axis=-1)
     attrs = [Attribute("vfx_double/schema", "string", "FaceElement.1"),
+             Attribute("vfx_double/frame", "int", frame),
              Attribute("vfx_double/face", "int", 1),
              Attribute("vfx_double/modelHash", "string", "be" * 32),
              Attribute("vfx_double/licenceId", "string", "TEST-0001")]
@@ -90,14 +91,16 @@ def element_image(i: int) -> ExrImage:
 def generate(work: Path, frames: list[int]) -> None:
     render = work / "render" / "v001"
     render.mkdir(parents=True, exist_ok=True)
-    (render / "options.json").write_text(json.dumps({"schema": "RenderOptions.1"}))
+    # what comp checks every element's header against (model and licence)
+    (render / "options.json").write_text(json.dumps(
+        {"schema": "RenderOptions.1", "weights_sha256": "be" * 32, "licence_id": "TEST-0001"}))
     for i, frame in enumerate(frames):
         plate = work / "plates" / f"plate.{frame:04d}.exr"
         if not plate.exists():
             write_exr(plate, ExrImage.full_frame(plate_pixels(i), ("R", "G", "B", "A"),
                                                      compression="zip"))
         if not (render / f"face.{frame:04d}.exr").exists():
-            write_exr(render / f"face.{frame:04d}.exr", element_image(i))
+            write_exr(render / f"face.{frame:04d}.exr", element_image(i, frame))
 
 
 def setup_shot(root: Path, plates: Path, render: Path, frames: list[int]) -> MiniShot:
