@@ -28,14 +28,26 @@ HALF_MAX = 65504.0
 def encode(linear: np.ndarray) -> np.ndarray:
     """Linear AP1 (ACEScg) -> ACEScct code values, any shape, float32."""
     lin = np.asarray(linear, dtype=np.float32)
-    log = (np.log2(np.maximum(lin, np.float32(TOE_LIN))) + np.float32(OFFSET)) / np.float32(SLOPE)
-    return np.where(lin <= TOE_LIN, np.float32(TOE_A) * lin + np.float32(TOE_B), log
-                    ).astype(np.float32, copy=False)
+    # One buffer worked in place and the toe written over where it applies: the same
+    # float32 operations as a np.where of both branches, without the temporaries (the comp
+    # runs this on the face box several times a frame).
+    out = np.maximum(lin, np.float32(TOE_LIN), out=np.empty_like(lin))
+    np.log2(out, out=out)
+    out += np.float32(OFFSET)
+    out /= np.float32(SLOPE)
+    toe = lin <= TOE_LIN
+    out[toe] = np.float32(TOE_A) * lin[toe] + np.float32(TOE_B)
+    return out
 
 
 def decode(code: np.ndarray) -> np.ndarray:
     """ACEScct code values -> linear AP1, any shape, float32, clipped at half max."""
     cct = np.asarray(code, dtype=np.float32)
-    lin = np.exp2(np.minimum(cct, np.float32(2.0)) * np.float32(SLOPE) - np.float32(OFFSET))
-    return np.where(cct <= TOE_CCT, (cct - np.float32(TOE_B)) / np.float32(TOE_A),
-                    np.minimum(lin, np.float32(HALF_MAX))).astype(np.float32, copy=False)
+    out = np.minimum(cct, np.float32(2.0), out=np.empty_like(cct))
+    out *= np.float32(SLOPE)
+    out -= np.float32(OFFSET)
+    np.exp2(out, out=out)
+    np.minimum(out, np.float32(HALF_MAX), out=out)
+    toe = cct <= TOE_CCT
+    out[toe] = (cct[toe] - np.float32(TOE_B)) / np.float32(TOE_A)
+    return out
