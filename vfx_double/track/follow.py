@@ -14,6 +14,7 @@ import numpy as np
 
 from ..config import Performer
 from .backends import FaceBox, LandmarkBackend, Landmarks
+from .display import DisplayFrame, as_array
 
 
 @dataclass
@@ -44,7 +45,8 @@ def _distance(box: FaceBox, point: tuple[float, float]) -> float:
 
 
 class Follower:
-    """Follows one performer through a sequence of display-referred uint8 frames."""
+    """Follows one performer through a sequence of display-referred uint8 frames (arrays,
+    or :class:`DisplayFrame` s converted only where the landmark crops look)."""
 
     def __init__(self, backend: LandmarkBackend, performer: Performer, min_confidence: float,
                  redetect_every: int, hint: FaceBox | None = None) -> None:
@@ -57,19 +59,19 @@ class Follower:
         self.count = 0
         self.chosen: FaceBox | None = None
 
-    def step(self, image: np.ndarray) -> FrameFaces:
+    def step(self, image: np.ndarray | DisplayFrame) -> FrameFaces:
         size = (image.shape[1], image.shape[0])
         result = FrameFaces(None)
         boxes: list[FaceBox] | None = None
         if self.previous is None or self.count % self.redetect_every == 0:
-            boxes = self.backend.detect(image)
+            boxes = self.backend.detect(as_array(image))
             result.detected = True
         self.count += 1
         seed = self._pick(boxes, size) if boxes is not None else self.previous
         marks = self.backend.landmarks(image, seed) if seed is not None else None
         if (marks is None or marks.confidence < self.min_confidence) and boxes is None:
             # Lost between detections: look at the whole frame again before giving up.
-            boxes = self.backend.detect(image)
+            boxes = self.backend.detect(as_array(image))
             result.detected = True
             seed = self._pick(boxes, size)
             marks = self.backend.landmarks(image, seed) if seed is not None else None

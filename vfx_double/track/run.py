@@ -9,7 +9,6 @@ Memory holds landmarks, not frames, so it does not grow with the shot's pixels.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -21,7 +20,7 @@ from ..color import ColourConfig
 from ..config import Performer, ShotConfig
 from ..errors import TrackingError
 from ..face.align import align_matrix, warp_points
-from ..face.crop import aligned_crop
+from ..face.crop import aligned_crop, crop_box, with_offset
 from ..face.faceset import FacesetWriter
 from ..face.matte import hull_mask
 from ..face.track import TrackResult
@@ -31,15 +30,13 @@ from ..io.plate_check import PlateCheck
 from ..io.streaming import iter_sequence
 from ..progress import ProgressFn
 from .backends import FaceBox, LandmarkBackend
+from .display import DisplayFrame, display_u8
 from .follow import Follower
 from .gaps import fill_gaps, gap_ranges
 from .measures import head_pose, sharpness
 from .smooth import smooth_landmarks
 
-#: what the detector sees: plain sRGB encoding, the look of the photos it was trained on
-DISPLAY_SPACE = "sRGB Encoded Rec.709 (sRGB)"
 SHARPNESS_SIZE = 128
-
 
 
 @dataclass
@@ -56,16 +53,6 @@ class PassOne:
     chosen_frame: int | None = None
 
 
-def display_u8(colour: ColourConfig, pixels: np.ndarray, colourspace: str) -> np.ndarray:
-    """(H, W, 3) uint8 sRGB of a plate's RGB for the detector and QC."""
-    # The sRGB curve is OCIO's slowest step here; both cores halve it (measured 50 -> 25 ms
-    # at 1920x1080), and tracking is one process per shot.
-    srgb = colour.convert(pixels[:, :, :3], colourspace, DISPLAY_SPACE, threads=os.cpu_count() or 1)
-    np.maximum(srgb, 0.0, out=srgb)
-    # convertScaleAbs rounds and saturates at 255 in one pass (6x faster than numpy here).
-    return cv2.convertScaleAbs(srgb, alpha=255.0)
-
-
 def pass_one(seq: FrameSequence, frames: list[int], colourspace: str, colour: ColourConfig,
              backend: LandmarkBackend, cfg: ShotConfig, performer: Performer,
              hint: FaceBox | None = None, progress: ProgressFn | None = None) -> PassOne:
@@ -78,7 +65,9 @@ def pass_one(seq: FrameSequence, frames: list[int], colourspace: str, colour: Co
         check.image(frame, image)
         dx, dy = image.data_window[:2]
         found.frame_size = tuple(image.display_window[2:4])  # type: ignore[assignment]
-        rgb = display_u8(colour, image.pixels, colourspace)
+        # Converted where the follow step and the sharpness crop look, the whole frame only
+        # for a detection.
+        rgb = DisplayFrame(colour, image.pixels, colourspace)
         faces = follower.step(rgb)
         marks = faces.landmarks
         offset = np.array([dx, dy], dtype=np.float64)
@@ -102,11 +91,21 @@ def _shift(box: FaceBox, dx: float, dy: float) -> FaceBox:
     return FaceBox(box.x0 + dx, box.y0 + dy, box.x1 + dx, box.y1 + dy, box.score)
 
 
-def _quick_sharpness(rgb: np.ndarray, points: np.ndarray, coverage: float) -> float:
+def _quick_sharpness(rgb: np.ndarray | DisplayFrame, points: np.ndarray,
+                     coverage: float) -> float:
     """Sharpness of a small aligned grey crop: cheap, and comparable across the shot."""
     matrix = align_matrix(points, SHARPNESS_SIZE, coverage)
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    crop = cv2.warpAffine(grey, matrix, (SHARPNESS_SIZE, SHARPNESS_SIZE), flags=cv2.INTER_AREA)
+    h, w = rgb.shape[:2]
+    # Only the pixels the warp samples (and two for its taps): outside the frame they are
+    # black either way.
+    box = crop_box(matrix, SHARPNESS_SIZE, (0, 0, w, h), margin=2)
+    if box is None:
+        return 0.0
+    x, y, bw, bh = box
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb[y:y + bh, x:x + bw]),
+                        cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    crop = cv2.warpAffine(grey, with_offset(matrix, box), (SHARPNESS_SIZE, SHARPNESS_SIZE),
+                          flags=cv2.INTER_AREA)
     mask = hull_mask(warp_points(matrix, points), SHARPNESS_SIZE)
     return sharpness(crop[:, :, None], mask)
 

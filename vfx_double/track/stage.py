@@ -26,7 +26,8 @@ from .coverage_plot import plot_coverage
 from .coverage_report import CoverageReport
 from .preview import PreviewWriter
 from .qc import QcFrame, contact_sheet, resized
-from .run import PassOne, crop_frames, display_u8, frame_hint, track_sequence
+from .display import display_u8
+from .run import PassOne, crop_frames, frame_hint, track_sequence
 
 CONTACT_THUMBS = 36
 THUMB_WIDTH = 640

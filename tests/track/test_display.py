@@ -1,0 +1,57 @@
+"""The detector's view converted where asked (issue 15): every slice of a DisplayFrame,
+and the sharpness measured from one, equal the whole frame converted at once, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data
+
+from vfx_double.color import DEFAULT_CONFIG, ColourConfig
+from vfx_double.track.display import DisplayFrame, as_array, display_u8
+from vfx_double.track.run import _quick_sharpness
+
+LOGC3 = "ARRI LogC3 (EI800)"
+
+
+@pytest.fixture(scope="module")
+def colour() -> ColourConfig:
+    return ColourConfig.load(DEFAULT_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def plate() -> np.ndarray:
+    """(300, 517, 3) float32 LogC3-ish code values with texture everywhere, odd width."""
+    rgb = np.tile(data.astronaut()[:300], (1, 2, 1))[:, :517].astype(np.float32) / 255.0
+    return np.ascontiguousarray(0.1 + 0.8 * rgb)
+
+
+@pytest.mark.parametrize("slices", [
+    [(slice(10, 90), slice(20, 140)), (slice(30, 100), slice(40, 150))],   # second inside
+    [(slice(0, 50), slice(480, 517)), (slice(200, 300), slice(0, 60))],    # edges, regrow
+    [(slice(-40, None), slice(None, 30))],                                # negative starts
+    [(slice(0, 300), slice(0, 517))],                                     # the whole frame
+])
+def test_slices_equal_the_whole_frame_converted(colour, plate, slices) -> None:
+    whole = display_u8(colour, plate, LOGC3)
+    frame = DisplayFrame(colour, plate, LOGC3)
+    assert frame.shape == whole.shape and frame.dtype == whole.dtype
+    for key in slices:
+        np.testing.assert_array_equal(frame[key], whole[key])
+    np.testing.assert_array_equal(as_array(frame), whole)
+    np.testing.assert_array_equal(frame[slices[0]], whole[slices[0]])
+
+
+def test_only_plain_two_axis_slices(colour, plate) -> None:
+    with pytest.raises(TypeError, match=r"expected \[y0:y1, x0:x1\]"):
+        DisplayFrame(colour, plate, LOGC3)[::2, :]
+
+
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (-180.0, -40.0), (190.0, 130.0)])
+def test_sharpness_from_a_region_is_the_whole_frame_s(colour, plate, shift) -> None:
+    """Faces inside and across the frame edge: the region warp samples the same pixels."""
+    whole = display_u8(colour, plate, LOGC3)
+    rng = np.random.default_rng(3)
+    points = rng.uniform(0, 1, (68, 2)) * [90, 110] + [200 + shift[0], 100 + shift[1]]
+    expected = _quick_sharpness(whole, points, 0.6)
+    assert _quick_sharpness(DisplayFrame(colour, plate, LOGC3), points, 0.6) == expected
