@@ -58,19 +58,26 @@ def aligned_crop(pixels: np.ndarray, window: Box, matrix: np.ndarray, size: int,
     (RGB first, covering the data ``window``) through the plate->crop ``matrix``, with
     ``encode`` (plate colourspace -> network encoding) applied to the source region before
     the warp. None when the crop lies wholly outside the window."""
+    box = aligned_crop_box(matrix, size, window)
+    if box is None:
+        return None
+    ys, xs = sub_box(window, box)
+    region = encode(np.ascontiguousarray(pixels[ys, xs, :3], np.float32))
+    return warp_crop(region, with_offset(matrix, box), size)
+
+
+def aligned_crop_box(matrix: np.ndarray, size: int, window: Box) -> Box | None:
+    """The plate box :func:`aligned_crop` reads from ``pixels`` covering ``window``; None
+    when the crop lies wholly outside. Pixels covering only this box's rows (the whole
+    width), given with their own window, make the same crop bit for bit."""
     # Each pyramid level halves the grid: the region's corner stays on the whole frame's
     # grid at every level the warp will use, and its margin covers every level's taps
     # (measured: exact at 3 * 2**levels pixels, tests/face/test_crop.py).
     levels, scale = 0, math.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2])))
     while scale < 0.5:
         levels, scale = levels + 1, scale * 2.0
-    box = crop_box(matrix, size, window, margin=max(SOURCE_MARGIN, 4 * 2 ** levels),
-                   align=max(SOURCE_ALIGN, 2 ** levels))
-    if box is None:
-        return None
-    ys, xs = sub_box(window, box)
-    region = encode(np.ascontiguousarray(pixels[ys, xs, :3], np.float32))
-    return warp_crop(region, with_offset(matrix, box), size)
+    return crop_box(matrix, size, window, margin=max(SOURCE_MARGIN, 4 * 2 ** levels),
+                    align=max(SOURCE_ALIGN, 2 ** levels))
 
 
 def resize_crop(pixels: np.ndarray, resolution: int) -> np.ndarray:

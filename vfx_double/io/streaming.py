@@ -13,11 +13,13 @@ import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from ..errors import MediaError, VfxDoubleError, WorkAreaError
 from .exr import ExrImage, read_exr, write_exr
 from .sequences import FrameSequence, format_frames
+
+T = TypeVar("T")
 
 
 class WriteBehind:
@@ -117,20 +119,28 @@ def iter_sequence(seq: FrameSequence, frames: Sequence[int] | None = None,
 
 def _read_ahead(seq: FrameSequence, frames: list[int], channels: Sequence[str] | None,
                 dtype: str | None, read_ahead: int) -> Iterator[tuple[int, ExrImage]]:
-    results: queue.Queue[tuple[int, ExrImage | BaseException]] = queue.Queue(read_ahead)
+    return read_ahead_of(frames, lambda frame: read_exr(seq.path(frame), channels, dtype,
+                                                         frame=frame),
+                         f"read {seq.pattern}", read_ahead)
+
+
+def read_ahead_of(frames: Sequence[int], read: Callable[[int], T], name: str,
+                  read_ahead: int = 2) -> Iterator[tuple[int, T]]:
+    """Stream ``(frame, read(frame))`` in order, ``read`` running ahead on one thread
+    (:func:`iter_sequence` with any reader, e.g. only the rows a stage needs)."""
+    results: queue.Queue[tuple[int, T | BaseException]] = queue.Queue(read_ahead)
     stop = threading.Event()
 
     def reader() -> None:
         for frame in frames:
             try:
-                item: ExrImage | BaseException = read_exr(seq.path(frame), channels, dtype,
-                                                          frame=frame)
+                item: T | BaseException = read(frame)
             except BaseException as err:  # handed to the consumer, which re-raises it
                 item = err
             if not _offer(results, (frame, item), stop) or isinstance(item, BaseException):
                 return
 
-    thread = threading.Thread(target=reader, name=f"read {seq.pattern}", daemon=True)
+    thread = threading.Thread(target=reader, name=name, daemon=True)
     thread.start()
     try:
         for _ in frames:

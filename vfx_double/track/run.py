@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import cv2
 import numpy as np
@@ -20,14 +20,14 @@ from ..color import ColourConfig
 from ..config import Performer, ShotConfig
 from ..errors import TrackingError
 from ..face.align import align_matrix, warp_points
-from ..face.crop import aligned_crop, crop_box, with_offset
+from ..face.crop import aligned_crop, aligned_crop_box, crop_box, with_offset
 from ..face.faceset import FacesetWriter
 from ..face.matte import hull_mask
 from ..face.track import TrackResult
-from ..io.exr import read_exr
+from ..io.exr import read_bands, read_exr, read_header
 from ..io.sequences import FrameSequence, format_frames
-from ..io.plate_check import PlateCheck
-from ..io.streaming import iter_sequence
+from ..io.plate_check import RGB, PlateCheck
+from ..io.streaming import iter_sequence, read_ahead_of
 from ..progress import ProgressFn
 from .backends import FaceBox, LandmarkBackend
 from .display import DisplayFrame, display_u8
@@ -49,6 +49,8 @@ class PassOne:
     confidence: list[float] = field(default_factory=list)
     others: list[list[FaceBox]] = field(default_factory=list)
     sharpness: list[float] = field(default_factory=list)
+    #: each frame's data window, so pass two reads only the rows its crop needs
+    windows: list[tuple[int, int, int, int]] = field(default_factory=list)
     chosen: FaceBox | None = None
     chosen_frame: int | None = None
 
@@ -64,6 +66,7 @@ def pass_one(seq: FrameSequence, frames: list[int], colourspace: str, colour: Co
     for frame, image in iter_sequence(seq, frames, channels=None):
         check.image(frame, image)
         dx, dy = image.data_window[:2]
+        found.windows.append(tuple(image.data_window))  # type: ignore[arg-type]
         found.frame_size = tuple(image.display_window[2:4])  # type: ignore[assignment]
         # Converted where the follow step and the sharpness crop look, the whole frame only
         # for a detection.
@@ -204,20 +207,36 @@ def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour:
     def encode(region: np.ndarray) -> np.ndarray:
         return colour.convert(region, result.colourspace, network)
 
-    for i, (frame, image) in enumerate(iter_sequence(seq, result.frames)):
-        flags = result.flags[i]
-        reason = None
-        if "no_face" in flags:
-            reason = "no_face"
-        elif "interpolated" in flags:
-            reason = "interpolated"
-        elif "low_confidence" in flags:
-            reason = "low_confidence"
-        elif sharp[i] < cfg.track.min_sharpness * median:
-            reason = "blurred"
+    reasons = [_skip_reason(flags, sharp[i], cfg.track.min_sharpness * median)
+               for i, flags in enumerate(result.flags)]
+    if qc_sink is not None:
+        # The preview shows whole frames: read them whole.
+        wanted = list(result.frames)
+        images: Iterator[tuple[int, Any]] = iter_sequence(seq, wanted)
+    else:
+        # Only the rows each crop reads, and nothing of a frame skipped (issue 15): EXR
+        # decodes only the chunks that hold them, and the crop is the same bit for bit.
+        windows = dict(zip(found.frames, found.windows))
+        bands = {}
+        for i, frame in enumerate(result.frames):
+            window = windows.get(frame) or read_header(seq.path(frame)).data_window
+            box = aligned_crop_box(result.matrices[i], size, window) if reasons[i] is None else None
+            if box is not None:
+                bands[frame] = (box[1], box[1] + box[3]), window
+        wanted = list(bands)
+        images = read_ahead_of(wanted, lambda f: _read_band(seq, f, *bands[f]),
+                               f"read {seq.pattern}")
+    wanted_set = set(wanted)
+
+    for i, frame in enumerate(result.frames):
+        reason = reasons[i]
+        image, crop = None, None
+        if frame in wanted_set:
+            got, image = next(images)
+            assert got == frame
         matrix = result.matrices[i]
-        crop = (aligned_crop(image.pixels, image.data_window, matrix, size, encode)
-                if reason is None else None)
+        if reason is None and image is not None:
+            crop = aligned_crop(image.pixels, image.data_window, matrix, size, encode)
         if crop is None and reason is None:
             reason = "no_face"  # tracked, but the crop lies wholly off the frame
         if qc_sink is not None:
@@ -232,3 +251,25 @@ def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour:
         if progress:
             progress(1)
     return median
+
+
+def _skip_reason(flags: list[str], sharpness: float, least: float) -> str | None:
+    """Why a tracked frame gives no crop, before its pixels are read; None: crop it."""
+    for flag in ("no_face", "interpolated", "low_confidence"):
+        if flag in flags:
+            return flag
+    return "blurred" if sharpness < least else None
+
+
+@dataclass
+class _Band:
+    """Rows of a plate frame: ``pixels`` (rows, W, 3) cover ``data_window``."""
+
+    pixels: np.ndarray
+    data_window: tuple[int, int, int, int]
+
+
+def _read_band(seq: FrameSequence, frame: int, rows: tuple[int, int],
+               window: tuple[int, int, int, int]) -> _Band:
+    pixels = read_bands(seq.path(frame), [rows], RGB, frame=frame)
+    return _Band(pixels, (window[0], rows[0], window[2], rows[1] - rows[0]))
