@@ -343,12 +343,15 @@ def apply(mode: str, element_lin: np.ndarray, stats: FrameStats) -> np.ndarray:
         gain[ok] = np.clip(p[ok] / e[ok], *GAIN_LIMITS)
         return (element * gain.astype(np.float32)).astype(np.float32)
     log = encode(element)
-    out = np.empty(log.shape, np.float64)
+    # rct's arithmetic is float32 (a float32 array with scalars), written as such so the
+    # decode needs no float64 copy; the histogram map interpolates in float64
+    out = np.empty(log.shape, np.float32 if mode == "rct" else np.float64)
     for c in range(3):
         if mode == "rct":
             std_e, std_p = stats.element_std[c], stats.plate_std[c]
             scale = np.clip(std_p / std_e, *RCT_SCALE_LIMITS) if std_e > 0 else 1.0
-            out[..., c] = (log[..., c] - stats.element_mean[c]) * scale + stats.plate_mean[c]
+            out[..., c] = ((log[..., c] - np.float32(stats.element_mean[c])) * np.float32(scale)
+                           + np.float32(stats.plate_mean[c]))
         else:
             out[..., c] = _histogram_map(log[..., c].astype(np.float64),
                                          np.asarray(stats.element_quantiles[c]),
