@@ -111,7 +111,7 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     check = PlateCheck(plate_seq, all_frames[0])
     headers = check.headers(todo)
     start = time.perf_counter()
-    stats = (_smoothed_stats(todo, all_frames, plate_seq, elements, spaces, bar)
+    stats = (_smoothed_stats(todo, all_frames, plate_seq, elements, spaces, headers, bar)
              if todo and look.colour_match != "none" else {})
     base_seed = zlib.crc32(f"{cfg.show}/{cfg.shot}".encode())
     provenance = shot.provenance(colourspace=spaces.output, render=render_dir.name,
@@ -182,8 +182,11 @@ def _formats(header: ExrHeader) -> tuple[str, ...]:
 
 
 def _smoothed_stats(todo: list[int], all_frames: list[int], plate_seq: FrameSequence,
-                    elements: FrameSequence, spaces: CompColour, bar: Callable | None
+                    elements: FrameSequence, spaces: CompColour,
+                    headers: dict[int, ExrHeader], bar: Callable | None
                     ) -> dict[int, colour_match.FrameStats]:
+    """``headers``: the plate headers already read (the frames to comp); the window's
+    frames beyond them are read here."""
     radius = colour_match.window(STATS_SIGMA)
     near = {f for t in todo for f in range(t - radius, t + radius + 1)}
     wanted = [f for f in all_frames if f in near]
@@ -191,13 +194,15 @@ def _smoothed_stats(todo: list[int], all_frames: list[int], plate_seq: FrameSequ
     measured: dict[int, colour_match.FrameStats | None] = {}
     with stage_progress(bar, len(have), "colour stats") as progress:
         for frame in have:
-            measured[frame] = _measure(plate_seq.path(frame), elements.path(frame), frame, spaces)
+            plate_header = headers.get(frame) or read_header(plate_seq.path(frame), frame=frame)
+            measured[frame] = _measure(plate_seq.path(frame), elements.path(frame), frame,
+                                       spaces, plate_header.data_window[:2])
             progress(1)
     return colour_match.smooth(measured, STATS_SIGMA)
 
 
-def _measure(plate_path: Path, element_path: Path, frame: int, spaces: CompColour
-             ) -> colour_match.FrameStats | None:
+def _measure(plate_path: Path, element_path: Path, frame: int, spaces: CompColour,
+             plate_origin: tuple[int, int]) -> colour_match.FrameStats | None:
     """One frame's statistics from every ``STATS_ROW_STEP``-th band of rows of the face
     box: EXR decodes only those chunks of plate and element, and mean, spread and
     quantiles of a face need far fewer pixels than the box holds."""
@@ -205,7 +210,7 @@ def _measure(plate_path: Path, element_path: Path, frame: int, spaces: CompColou
     if not header.attribute(PREFIX + "face", 0):
         return None
     x, y, w, h = header.data_window
-    plate_x, plate_y = read_header(plate_path, frame=frame).data_window[:2]
+    plate_x, plate_y = plate_origin
     first = plate_y + (y - plate_y) // STATS_BAND * STATS_BAND
     bands = [(max(top, y), min(top + STATS_BAND, y + h))
              for top in range(first, y + h, STATS_BAND * STATS_ROW_STEP)]
