@@ -237,10 +237,18 @@ def run_speed(args: argparse.Namespace, frames: list[int]) -> dict:
         "ours": (len(frames), lambda: run_ours(shot, len(frames))),
     }
     times: dict[str, list[float]] = {name: [] for name in paths}
+    # CPU seconds of this process (all its threads; oiiotool's are children, not counted):
+    # the floor keeps both cores of a 2-core machine busy, so ours / floor in CPU is what
+    # the wall ratio tends to on an idle machine, and it moves far less when another job
+    # shares the cores
+    cpu: dict[str, list[float]] = {name: [] for name in ("floor", "ours")}
     check: dict[str, float] = {}
     for repeat in range(args.repeats):
         for name, (n, fn) in paths.items():
+            used = _cpu_seconds()
             times[name].append(fn())
+            if name in cpu:
+                cpu[name].append(_cpu_seconds() - used)
             print(json.dumps({"repeat": repeat, "path": name, "frames": n,
                               "seconds": round(times[name][-1], 2)}), flush=True)
             if name == "anchorA_1thread" and repeat == 0:
@@ -259,7 +267,16 @@ def run_speed(args: argparse.Namespace, frames: list[int]) -> dict:
                                          / res["ours"]["ms_per_frame"]),
             "speed_vs_anchorA_2d": (res["anchorA_2d"]["ms_per_frame"]
                                     / res["ours"]["ms_per_frame"]),
-            "time_vs_floor": res["ours"]["ms_per_frame"] / res["floor"]["ms_per_frame"]}
+            "time_vs_floor": res["ours"]["ms_per_frame"] / res["floor"]["ms_per_frame"],
+            "cpu_ms_per_frame": {name: 1000 * statistics.median(v) / len(frames)
+                                 for name, v in cpu.items()},
+            "cpu_vs_floor": statistics.median(o / f for o, f in zip(cpu["ours"], cpu["floor"])),
+            "load_end": os.getloadavg()[0]}
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 LABELS = {"floor": "floor (anchor B): bare OIIO read plate + element, write plate, zip",
@@ -286,7 +303,10 @@ def report(args: argparse.Namespace, results: dict) -> None:
         print(f"\nSpeed ours / anchor A: **{speed['speed_vs_anchorA']:.2f}x** (goal >= 4); "
               f"ours / anchor A one thread: {speed['speed_vs_anchorA_1thread']:.2f}x; ours / "
               f"anchor A with a 2D blur: {speed['speed_vs_anchorA_2d']:.2f}x. "
-              f"Time ours / floor: **{speed['time_vs_floor']:.2f}** (goal <= 1.5). Anchor A "
+              f"Time ours / floor: **{speed['time_vs_floor']:.2f}** (goal <= 1.5); CPU ours / "
+              f"floor {speed['cpu_vs_floor']:.2f} ({speed['cpu_ms_per_frame']['ours']:.0f} vs "
+              f"{speed['cpu_ms_per_frame']['floor']:.0f} ms a frame, all threads; load "
+              f"average at the end {speed['load_end']:.2f}). Anchor A "
               f"check, frame {FIRST}: corner = converted plate (relative error "
               f"{speed['anchor_check']['corner_rel_error']:.1e}), face centre differs by "
               f"{speed['anchor_check']['face_centre_diff']:.2f}.")
