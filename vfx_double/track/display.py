@@ -19,9 +19,11 @@ from ..color import ColourConfig
 #: what the detector sees: plain sRGB encoding, the look of the photos it was trained on
 DISPLAY_SPACE = "sRGB Encoded Rec.709 (sRGB)"
 #: a region asked for is converted grown by this fraction of its longer side on each side,
-#: so the follow step's second crop (re-centred on the face the first found) and the
-#: sharpness crop fall inside what the first crop converted.
-REGION_MARGIN = 0.25
+#: so the follow step's second crop (re-centred on the face the first found: moved by the
+#: face's motion since the last frame) and the sharpness crop fall inside what the first
+#: crop converted. On the demo plate 0.1 never converts twice (0.55 Mpx a frame; 0.25:
+#: 0.77 Mpx, pass one 80.2 vs 73.6 ms/frame); faster motion converts the union once more.
+REGION_MARGIN = 0.1
 #: past this fraction of the frame, converting the whole frame once costs no more.
 WHOLE_FRACTION = 0.6
 
