@@ -26,6 +26,7 @@ import numpy as np
 from .. import tasks
 from ..errors import MediaError, WorkAreaError
 from ..face import track as track_record
+from ..face.element import PREFIX
 from ..io import atomic
 from ..io.contact import write_sheet
 from ..io.exr import read_exr, read_header
@@ -98,7 +99,10 @@ def review_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     # fail on keys and the display before any work: a farm task should stop at once
     credentials = load_signing(signing)
     where = cfg.where("review", "display")
-    output = _comp_colourspace(comp_seq.path(shot.frames[0]), shot.spaces.output)
+    # the comp's own header says its colourspace and picture size
+    first = read_header(comp_seq.path(shot.frames[0]))
+    output = str(first.attribute(PREFIX + "colourspace", shot.spaces.output))
+    size = even_size(first.display_window[2], first.display_window[3])
     shot.colour.display_view_processor(output, look.display, look.view, where=where)
     lineage = _lineage(comp_dir)
     options = {"schema": "ReviewOptions.1", "comp": comp_dir.name,
@@ -120,8 +124,8 @@ def review_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     version = int(folder.name.lstrip("v"))
     payload = watermark.payload_for(shot.licence.licence_id, version)
     today = (on or dt.date.today()).isoformat()
-    made = _Movies(shot, folder, comp_seq, output, mode, payload if look.watermark else None,
-                   today, lineage)
+    made = _Movies(shot, folder, comp_seq, output, size, mode,
+                   payload if look.watermark else None, today, lineage)
     made.write(bar)
     title = f"{cfg.show}/{cfg.shot} review {folder.name} (synthetic)"
     record = _record(shot, folder, lineage, made, payload if look.watermark else None, mode)
@@ -146,14 +150,6 @@ def review_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     return report
 
 
-def _comp_colourspace(first: Path, fallback: str) -> str:
-    """The colourspace the comp's header records (``vfx_double/colourspace``)."""
-    for attr in read_header(first).attributes:
-        if attr.name == "vfx_double/colourspace":
-            return str(attr.value)
-    return fallback
-
-
 def _lineage(comp_dir: Path) -> dict[str, Any]:
     """What the comp came from, read from the options each stage froze in its version:
     render version, training run, model (weights) hash, track version."""
@@ -169,7 +165,8 @@ class _Movies:
     """The three movies, the contact sheet and the thumbnails of one review version."""
 
     def __init__(self, shot: Shot, folder: Path, comp_seq: FrameSequence, output: str,
-                 mode: str, payload: bytes | None, today: str, lineage: dict[str, Any]) -> None:
+                 size: tuple[int, int], mode: str, payload: bytes | None, today: str,
+                 lineage: dict[str, Any]) -> None:
         self.shot, self.folder, self.comp_seq = shot, folder, comp_seq
         self.output, self.mode, self.payload, self.today = output, mode, payload, today
         self.lineage = lineage
@@ -178,7 +175,7 @@ class _Movies:
         self.paths = {"h264": folder / f"{name}.mp4", "prores": folder / f"{name}.mov",
                       "plate": folder / "plate.mp4"}
         self.plate_still = folder / "plate.jpg"
-        self.size = (0, 0)
+        self.size = size
 
     def _display(self, pixels: np.ndarray, src: str) -> np.ndarray:
         look = self.shot.cfg.review
@@ -188,8 +185,6 @@ class _Movies:
     def write(self, bar: Callable | None) -> None:
         shot, cfg = self.shot, self.shot.cfg
         frames = shot.frames
-        first = read_exr(self.comp_seq.path(frames[0]), frame=frames[0])
-        self.size = even_size(first.display_window[2], first.display_window[3])
         middle = frames[len(frames) // 2]
         comp_mid = self._display(on_canvas(read_exr(self.comp_seq.path(middle)), self.size),
                                  self.output)
