@@ -167,3 +167,21 @@ def hash_tree(folder: Path) -> str:
         # A NUL cannot occur in a path, so each record is unambiguous.
         digest.update(rel.encode("utf-8") + b"\0" + hash_file(path).encode("ascii") + b"\n")
     return digest.hexdigest()
+
+
+def last_json_line(path: str | Path, tail: int = 65536) -> dict[str, Any] | None:
+    """The last non-empty line of a JSON-lines file (e.g. a run's metrics.jsonl) as an
+    object, read from the file's last ``tail`` bytes (a long run's file is large); None when
+    the file is missing or empty or that line is not a JSON object."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(0, size - tail))
+        lines = [line for line in f.read().splitlines() if line.strip()]
+    try:
+        last = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+    return last if isinstance(last, dict) else None

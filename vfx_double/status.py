@@ -20,7 +20,7 @@ from .errors import VfxDoubleError, WorkAreaError
 from .face import track as track_record
 from .io.sequences import FrameSequence, format_frames
 from .model.checkpoint import latest_checkpoint
-from .records import read_json
+from .records import last_json_line, read_json
 from .shot import sequence_frames
 from .tasks import StageCost, costs, read_records
 from .workarea import WorkArea
@@ -120,7 +120,7 @@ def _fill(status: StageStatus, stage: str, folder: Path, plate: FrameSequence,
         status.done = f"{counts['plate']} plate crops, {counts['actor']} actor crops"
     elif stage == "train":
         step, target = run_progress(folder)
-        last = _last_metrics(folder / "metrics.jsonl")
+        last = last_json_line(folder / "metrics.jsonl")
         status.done = f"step {step}" + (f" of {target}" if target else "")
         if last:
             status.done += (f", loss {last.get('total', float('nan')):.4f}, "
@@ -151,17 +151,3 @@ def _json(path: Path, kind: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _last_metrics(path: Path) -> dict[str, Any] | None:
-    """The last line of a run's metrics, read from the file's tail (a long run's file is
-    large)."""
-    if not path.is_file():
-        return None
-    with open(path, "rb") as f:
-        size = f.seek(0, 2)
-        f.seek(max(0, size - 65536))
-        lines = [line for line in f.read().splitlines() if line.strip()]
-    try:
-        last = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        return None
-    return last if isinstance(last, dict) else None

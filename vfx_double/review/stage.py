@@ -13,7 +13,6 @@ same comp and settings makes it again in the same folder.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from ..provenance import watermark
 from ..provenance.content_credentials import sign_movie
 from ..provenance.sidecar import write_sidecar
 from ..provenance.signing import load_signing
-from ..records import hash_file, read_json
+from ..records import hash_file, last_json_line, read_json
 from ..shot import Shot, open_shot
 from . import report as report_mod
 from .frames import (
@@ -330,11 +329,9 @@ def _metrics(shot: Shot, lineage: dict[str, Any]) -> dict[str, Any]:
     if (track_dir / "coverage.json").is_file():
         coverage = read_json(track_dir / "coverage.json", "record", WorkAreaError)
         out.setdefault("tracking", {})["coverage"] = coverage.get("summary")
-    metrics = shot_dir / "train" / str(lineage["train_run"]) / "metrics.jsonl"
-    if metrics.is_file():
-        last = _last_line(metrics)
-        if last is not None:
-            out["training"] = last
+    last = last_json_line(shot_dir / "train" / str(lineage["train_run"]) / "metrics.jsonl")
+    if last is not None:
+        out["training"] = last
     out["comp"] = _comp_figures(shot_dir / "comp" / str(lineage["comp"]), shot.frames)
     return out
 
@@ -362,15 +359,6 @@ def _comp_figures(comp_dir: Path, frames: list[int]) -> dict[str, Any]:
     if gains:
         figures["colour_match_gain_range"] = [round(min(gains), 3), round(max(gains), 3)]
     return figures
-
-
-def _last_line(path: Path) -> dict[str, Any] | None:
-    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    try:
-        value = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _cost(shot: Shot) -> dict[str, Any]:
