@@ -23,7 +23,7 @@ from .io.atomic import is_temp_path
 #: that much memory, and the error names the limit
 KB, MB = 1 << 10, 1 << 20
 LIMITS = {"licence": 256 * KB, "key": 16 * KB, "config": 1 * MB, "options": 4 * MB,
-          "checkpoint state": 16 * MB, "record": 64 * MB}
+          "checkpoint state": 16 * MB, "record": 64 * MB, "report": 4 * MB}
 
 
 def read_bounded(path: str | Path, kind: str, error: type[VfxDoubleError], *,
@@ -139,12 +139,13 @@ def read_json(path: str | Path, kind: str, error: type[VfxDoubleError], *, what:
 
 
 def read_record(path: str | Path, schema: tuple[str, int], error: type[VfxDoubleError], *,
-                what: str, hint: str) -> dict[str, Any]:
-    """A saved JSON record of ``schema`` (this version or an older one): a missing file is
-    ``error`` naming ``what`` it should be and ``hint`` (the command that writes it)."""
+                what: str, hint: str, kind: str = "record") -> dict[str, Any]:
+    """A saved JSON record of ``schema`` (this version or an older one), read within the
+    limit of ``kind``: a missing file is ``error`` naming ``what`` it should be and ``hint``
+    (the command that writes it)."""
     where = str(path)
     try:
-        data = read_json(path, "record", error, what=what, hint=hint)
+        data = read_json(path, kind, error, what=what, hint=hint)
     except FileNotFoundError as err:
         raise error(where, what, "no such file", hint) from err
     check_schema(data.get("schema") if isinstance(data, dict) else None, schema, where, error)

@@ -6,7 +6,6 @@ notes and statuses hang off the versions."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 from pathlib import Path
@@ -15,12 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import VfxDoubleError
+from ..review import report as review_report
 from .models import Shot, Show, Version
 
 log = logging.getLogger(__name__)
 _VERSION = re.compile(r"^v(\d{3,})$")
-#: a report larger than this is not a review report
-_MAX_REPORT = 4 * 1024 * 1024
 
 
 def find_reports(work_root: Path) -> list[tuple[str, str, str, int, Path]]:
@@ -40,12 +39,10 @@ def _read_report(path: Path, names: tuple[str, str, str]) -> dict[str, Any] | No
     """The report when it is a ReviewReport.1 for this folder with what the player needs;
     else None and a log line (one bad folder must not hide the others)."""
     try:
-        if path.stat().st_size > _MAX_REPORT:
-            raise ValueError(f"larger than {_MAX_REPORT} bytes")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = review_report.read(path.parent)  # bounded (4 MB), schema checked
         check_report(data, names)
         return data
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, VfxDoubleError) as err:
         log.warning("dailies catalog: skipping %s: expected a ReviewReport.1 record: %s",
                     path, err)
         return None

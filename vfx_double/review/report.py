@@ -33,4 +33,4 @@ def read(folder: Path) -> dict[str, Any]:
     return read_record(Path(folder) / NAME, SCHEMA, WorkAreaError,
                        what="a finished review version's report.json",
                        hint="run `vfx-double review SHOT.yaml`: a version without one did "
-                            "not finish")
+                            "not finish", kind="report")
