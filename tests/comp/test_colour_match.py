@@ -66,6 +66,21 @@ def test_rct_recovers_an_exposure_and_contrast_change(shape: tuple[int, int]) ->
     np.testing.assert_allclose(cm.encode(out)[inside], code[inside], atol=1e-4)
 
 
+@pytest.mark.parametrize("mode", cm.MODES)
+def test_apply_encoded_is_apply_then_encode(mode: str) -> None:
+    """The comp's ACEScct hand-over skips a decode and re-encode; it must give what
+    encoding ``apply``'s linear result gives, to float32 rounding (far below half's)."""
+    plate, weight = scene(3, (120, 90))
+    element = cm.decode(cm.encode(plate) * 0.8 + 0.09)
+    stats = cm.measure(plate, element, weight)
+    assert stats is not None
+    code = cm.apply_encoded(mode, element, stats)
+    assert code.dtype == np.float32 and code.shape == element.shape
+    np.testing.assert_allclose(code, cm.encode(cm.apply(mode, element, stats)), atol=2e-6)
+    with pytest.raises(ConfigError):
+        cm.apply_encoded("nope", element, stats)
+
+
 def test_rct_scale_is_clamped_for_a_flat_element() -> None:
     plate, weight = scene()
     rng = np.random.default_rng(3)

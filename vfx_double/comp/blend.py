@@ -99,13 +99,17 @@ def comp_frame(plate: ExrImage, element: Element, look: Comp, spaces: CompColour
     plate_lin = spaces.colour.convert(np.ascontiguousarray(stored, np.float32), spaces.plate,
                                       spaces.working)
     face = element_colour(element, work)
-    if stats is not None:
+    if t is not None or grain_model is not None:
+        # detail and grain work in ACEScct: the colour match hands its result over in
+        # ACEScct, not decoded to linear only to be encoded again
+        code = (colour_match.encode(face) if stats is None
+                else colour_match.apply_encoded(look.colour_match, face, stats))
+    elif stats is not None:
         face = colour_match.apply(look.colour_match, face, stats)
     if t is not None:
         inner = sub_box(work, box)
         cover = place(element.alpha, element.box, work)
-        separated = detail.recover(colour_match.encode(face), colour_match.encode(plate_lin),
-                                   cover, t)
+        separated = detail.recover(code, colour_match.encode(plate_lin), cover, t)
         face, gate = separated.face[inner], separated.gate[inner]
         if grain_model is not None:
             canvas = grain.synthesise(grain_model, detail.fft_shape(face.shape[:2]), seed)
@@ -116,7 +120,7 @@ def comp_frame(plate: ExrImage, element: Element, look: Comp, spaces: CompColour
         plate_lin = plate_lin[inner]
     elif grain_model is not None:
         noise = grain.synthesise(grain_model, face.shape[:2], seed)
-        face = colour_match.decode(colour_match.encode(face) + noise)
+        face = colour_match.decode(code + noise)
     ys, xs = sub_box(plate.data_window, box)
     m = matte[:, :, None]
     out = face * m + plate_lin * (1.0 - m)

@@ -342,6 +342,23 @@ def apply(mode: str, element_lin: np.ndarray, stats: FrameStats) -> np.ndarray:
         gain, ok = np.ones(3), e > 1e-12
         gain[ok] = np.clip(p[ok] / e[ok], *GAIN_LIMITS)
         return (element * gain.astype(np.float32)).astype(np.float32)
+    return decode(_log_map(mode, element, stats))
+
+
+def apply_encoded(mode: str, element_lin: np.ndarray, stats: FrameStats) -> np.ndarray:
+    """:func:`apply`, returned as (..., 3) float32 ACEScct: ``encode(apply(...))``, but
+    ``rct`` and ``histogram`` skip the decode and re-encode between them (two
+    transcendental passes over the face box; the comp's detail and grain work in ACEScct).
+    The result differs from ``encode(apply(...))`` only by float32 rounding."""
+    if mode in ("rct", "histogram"):
+        element = _check_rgb(element_lin, "colour_match.apply element")
+        return _log_map(mode, element, stats).astype(np.float32, copy=False)
+    return encode(apply(mode, element_lin, stats))
+
+
+def _log_map(mode: str, element: np.ndarray, stats: FrameStats) -> np.ndarray:
+    """``rct`` or ``histogram`` of linear ``element``, in ACEScct (float32 for rct,
+    float64 for histogram)."""
     log = encode(element)
     # rct's arithmetic is float32 (a float32 array with scalars), written as such so the
     # decode needs no float64 copy; the histogram map interpolates in float64
@@ -356,7 +373,7 @@ def apply(mode: str, element_lin: np.ndarray, stats: FrameStats) -> np.ndarray:
             out[..., c] = _histogram_map(log[..., c].astype(np.float64),
                                          np.asarray(stats.element_quantiles[c]),
                                          np.asarray(stats.plate_quantiles[c]))
-    return decode(out)
+    return out
 
 
 def parameters(mode: str, stats: FrameStats) -> dict[str, Any]:
