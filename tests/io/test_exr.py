@@ -11,10 +11,9 @@ import OpenImageIO as oiio
 import pytest
 
 from vfx_double.errors import MediaError, WorkAreaError
-from vfx_double.io.streaming import iter_sequence
-from vfx_double.io.exr import (Attribute, ExrImage, read_exr, read_header,
-                               write_exr)
+from vfx_double.io.exr import Attribute, ExrImage, read_exr, read_header, write_exr
 from vfx_double.io.sequences import FrameSequence
+from vfx_double.io.streaming import iter_sequence, read_ahead_of
 
 W, H = 48, 24
 CHANNELS = ("R", "G", "B", "A", "matte.alpha", "Z")
@@ -305,5 +304,32 @@ def test_iter_sequence_stops_its_reader_when_abandoned(tmp_path: Path) -> None:
     before = threading.active_count()
     stream = iter_sequence(seq)
     assert next(stream)[0] == 1
+    stream.close()
+    assert threading.active_count() == before
+
+
+def test_read_ahead_zero_reads_a_frame_once_the_one_before_is_taken() -> None:
+    """The reader of pass one plans each frame's rows from the frames the caller is done
+    with: with ``read_ahead=0`` it starts frame i only once the caller has taken frame
+    i - 1, so it has finished with frame i - 2 (a deeper queue would read on regardless)."""
+    taken: list[int] = []
+    started: list[tuple[int, list[int]]] = []
+
+    def read(frame: int) -> int:
+        started.append((frame, list(taken)))
+        return frame * 10
+
+    stream = read_ahead_of(range(6), read, "test", read_ahead=0)
+    for frame, value in stream:
+        assert value == frame * 10
+        taken.append(frame)
+    assert [f for f, _ in started] == list(range(6))
+    assert all(frame - 2 in seen for frame, seen in started if frame >= 2)
+
+
+def test_read_ahead_zero_stops_its_reader_when_abandoned() -> None:
+    before = threading.active_count()
+    stream = read_ahead_of(range(50), lambda f: f, "test", read_ahead=0)
+    assert next(stream) == (0, 0)
     stream.close()
     assert threading.active_count() == before

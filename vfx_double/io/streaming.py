@@ -127,12 +127,19 @@ def _read_ahead(seq: FrameSequence, frames: list[int], channels: Sequence[str] |
 def read_ahead_of(frames: Sequence[int], read: Callable[[int], T], name: str,
                   read_ahead: int = 2) -> Iterator[tuple[int, T]]:
     """Stream ``(frame, read(frame))`` in order, ``read`` running ahead on one thread
-    (:func:`iter_sequence` with any reader, e.g. only the rows a stage needs)."""
-    results: queue.Queue[tuple[int, T | BaseException]] = queue.Queue(read_ahead)
+    (:func:`iter_sequence` with any reader, e.g. only the rows a stage needs).
+
+    ``read_ahead`` frames wait decoded beyond the one being read. 0: a frame is read only
+    once the caller has taken the one before, so ``read`` can plan from what the caller
+    found on every frame but the last it took (it still overlaps the caller's work)."""
+    results: queue.Queue[tuple[int, T | BaseException]] = queue.Queue(max(1, read_ahead))
+    taken = threading.Semaphore(1) if read_ahead == 0 else None
     stop = threading.Event()
 
     def reader() -> None:
         for frame in frames:
+            if taken is not None and not _acquire(taken, stop):
+                return
             try:
                 item: T | BaseException = read(frame)
             except BaseException as err:  # handed to the consumer, which re-raises it
@@ -145,6 +152,8 @@ def read_ahead_of(frames: Sequence[int], read: Callable[[int], T], name: str,
     try:
         for _ in frames:
             frame, item = results.get()
+            if taken is not None:
+                taken.release()
             if isinstance(item, BaseException):
                 raise item
             yield frame, item
@@ -152,6 +161,14 @@ def read_ahead_of(frames: Sequence[int], read: Callable[[int], T], name: str,
         # The consumer may stop early (break, error): release the reader and wait for it.
         stop.set()
         thread.join()
+
+
+def _acquire(slot: threading.Semaphore, stop: threading.Event) -> bool:
+    """Take ``slot``, waiting while it is held; False once the consumer has gone."""
+    while not stop.is_set():
+        if slot.acquire(timeout=0.1):
+            return True
+    return False
 
 
 def _offer(results: queue.Queue, item: Any, stop: threading.Event) -> bool:
