@@ -97,3 +97,12 @@ def test_only_rgb_is_checked_whatever_the_channel_order(seq: FrameSequence) -> N
     pixels[3, 4, 3] = np.inf
     with pytest.raises(MediaError, match=r"1 pixels with NaN or Inf, first at x=4 y=3"):
         PlateCheck(seq).image(1001, image)
+
+
+def test_some_rows_name_the_pixel_in_the_frame(seq: FrameSequence) -> None:
+    """Track checks the rows it decodes (a band): the pixel is named in plate pixels."""
+    band = np.full((6, 32, 3), 0.5, np.float16)
+    band[4, 9, 2] = np.inf
+    with pytest.raises(MediaError, match=r"1 pixels with NaN or Inf, first at x=9 y=14"):
+        PlateCheck(seq).finite(1002, band, ("R", "G", "B"), (0, 10, 32, 6))
+    PlateCheck(seq).finite(1002, band[:4], ("R", "G", "B"), (0, 10, 32, 4))

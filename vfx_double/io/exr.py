@@ -303,7 +303,10 @@ def read_bands(path: str | os.PathLike[str], bands: Sequence[tuple[int, int]],
     finally:
         inp.close()
     dtype = np.float16 if pixel_type == "half" else np.float32
-    out = np.concatenate(parts) if parts else np.zeros((0, w, hi - lo), dtype)
+    # one band of scanlines (the common call) is returned as read, not copied; a tiled
+    # file's is a view of the whole frame, copied so the frame is not kept alive
+    out = (parts[0] if len(parts) == 1 and whole is None else
+           np.concatenate(parts) if parts else np.zeros((0, w, hi - lo), dtype))
     return out[..., [i - lo for i in wanted]] if wanted != list(range(lo, hi)) else out
 
 
