@@ -55,3 +55,33 @@ def test_sharpness_from_a_region_is_the_whole_frame_s(colour, plate, shift) -> N
     points = rng.uniform(0, 1, (68, 2)) * [90, 110] + [200 + shift[0], 100 + shift[1]]
     expected = _quick_sharpness(whole, points, 0.6)
     assert _quick_sharpness(DisplayFrame(colour, plate, LOGC3), points, 0.6) == expected
+
+
+@pytest.mark.parametrize("slices, misses", [
+    ([(slice(110, 170), slice(20, 140)), (slice(100, 200), slice(300, 420))], False),
+    ([(slice(110, 170), slice(20, 140)), (slice(90, 150), slice(40, 150))], True),   # above
+    ([(slice(150, 260), slice(0, 517))], True),                                       # below
+])
+def test_some_rows_give_what_the_whole_frame_gives(colour, plate, slices, misses) -> None:
+    """A frame decoded only in rows 96-224 (pass one between detections): slices inside
+    them convert those rows; one reaching outside reads the whole frame (a miss)."""
+    whole = display_u8(colour, plate, LOGC3)
+    reads = []
+
+    def read_whole() -> np.ndarray:
+        reads.append(1)
+        return plate
+
+    frame = DisplayFrame(colour, plate[96:224], LOGC3, top=96, height=300, read_whole=read_whole)
+    assert frame.shape == whole.shape
+    for key in slices:
+        np.testing.assert_array_equal(frame[key], whole[key])
+    assert frame.missed == misses and len(reads) == misses
+    assert frame.asked == (min(k[0].start for k in slices), max(k[0].stop for k in slices))
+    np.testing.assert_array_equal(as_array(frame), whole)
+    assert frame.missed and len(reads) == 1
+
+
+def test_some_rows_need_a_way_to_the_rest(colour, plate) -> None:
+    with pytest.raises(ValueError, match="expected read_whole"):
+        DisplayFrame(colour, plate[96:224], LOGC3, top=96, height=300)

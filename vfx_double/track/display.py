@@ -4,12 +4,16 @@ The plate -> sRGB conversion is per pixel (OCIO has no spatial step here), so a 
 converted alone is bit-identical to the same region of the whole frame converted. Between
 detections the follow step looks only at crops about twice the face, so
 :class:`DisplayFrame` converts only what is sliced out of it; a detection asks for the
-whole frame (:meth:`DisplayFrame.full`).
+whole frame (:meth:`DisplayFrame.full`). It may hold only some rows of the plate (pass one
+reads the rows around the face between detections): a slice that needs any other row, or
+the whole frame, reads the whole frame first, so what it gives is always what the whole
+frame read and converted gives.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -42,27 +46,41 @@ class DisplayFrame:
     """``(H, W, 3)`` uint8 sRGB of a plate's ``(H, W, C)`` float ``pixels`` (RGB first),
     converted on demand: ``frame[y0:y1, x0:x1]`` converts that region (and a margin, kept
     for the next slice); :meth:`full` the whole frame, once. Has the ``shape``, ``ndim``
-    and ``dtype`` of the array it stands for, so backends crop from it as from one."""
+    and ``dtype`` of the array it stands for, so backends crop from it as from one.
+
+    ``pixels`` may be only rows ``top <= y < top + len(pixels)`` of a frame ``height`` rows
+    tall; then ``read_whole()`` gives the whole frame's pixels when a slice needs a row
+    outside them (a *miss*) or the whole frame is asked for. ``asked`` is the span of rows
+    the slices asked for (what the next frame's rows are planned from)."""
 
     ndim = 3
     dtype = np.dtype(np.uint8)
 
-    def __init__(self, colour: ColourConfig, pixels: np.ndarray, colourspace: str) -> None:
+    def __init__(self, colour: ColourConfig, pixels: np.ndarray, colourspace: str, *,
+                 top: int = 0, height: int | None = None,
+                 read_whole: Callable[[], np.ndarray] | None = None) -> None:
+        height = pixels.shape[0] if height is None else height
+        if (top, top + pixels.shape[0]) != (0, height) and read_whole is None:
+            raise ValueError(f"DisplayFrame: expected read_whole for rows {top}-"
+                             f"{top + pixels.shape[0]} of a {height}-row frame, got None")
         self.colour, self.pixels, self.colourspace = colour, pixels, colourspace
-        self.shape = (pixels.shape[0], pixels.shape[1], 3)
+        self.shape = (height, pixels.shape[1], 3)
+        self.rows = (top, top + pixels.shape[0])
+        self.read_whole = read_whole
+        self.missed = False
+        self.asked: tuple[int, int] | None = None
         self._whole: np.ndarray | None = None
         self._region: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1
         self._converted: np.ndarray | None = None
 
     def full(self) -> np.ndarray:
         if self._whole is None:
+            self._read_all()
             self._whole = display_u8(self.colour, self.pixels, self.colourspace)
             self._region = self._converted = None
         return self._whole
 
     def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
-        if self._whole is not None:
-            return self._whole[key]
         h, w = self.shape[:2]
         if not (isinstance(key, tuple) and len(key) == 2
                 and all(isinstance(k, slice) and k.step in (None, 1) for k in key)):
@@ -71,21 +89,42 @@ class DisplayFrame:
         x0, x1, _ = key[1].indices(w)
         if y1 <= y0 or x1 <= x0:
             return np.zeros((max(0, y1 - y0), max(0, x1 - x0), 3), np.uint8)
+        a = self.asked
+        self.asked = (y0, y1) if a is None else (min(a[0], y0), max(a[1], y1))
+        if self._whole is not None:
+            return self._whole[y0:y1, x0:x1]
+        if y0 < self.rows[0] or y1 > self.rows[1]:
+            self._read_all()
         if not self._holds(x0, y0, x1, y1):
+            top, bottom = self.rows
             grow = round(REGION_MARGIN * max(x1 - x0, y1 - y0))
-            box = (max(0, x0 - grow), max(0, y0 - grow), min(w, x1 + grow), min(h, y1 + grow))
+            box = (max(0, x0 - grow), max(top, y0 - grow), min(w, x1 + grow),
+                   min(bottom, y1 + grow))
             if self._region is not None:
-                a = self._region
-                box = (min(a[0], box[0]), min(a[1], box[1]), max(a[2], box[2]), max(a[3], box[3]))
-            if (box[2] - box[0]) * (box[3] - box[1]) > WHOLE_FRACTION * w * h:
-                return self.full()[y0:y1, x0:x1]
+                r = self._region
+                box = (min(r[0], box[0]), min(r[1], box[1]), max(r[2], box[2]), max(r[3], box[3]))
+            if (box[2] - box[0]) * (box[3] - box[1]) > WHOLE_FRACTION * w * (bottom - top):
+                if (top, bottom) == (0, h):
+                    return self.full()[y0:y1, x0:x1]
+                box = (0, top, w, bottom)  # all the rows read, still fewer than the frame
             self._region = box
             self._converted = display_u8(self.colour,
-                                         self.pixels[box[1]:box[3], box[0]:box[2]],
+                                         self.pixels[box[1] - top:box[3] - top, box[0]:box[2]],
                                          self.colourspace)
         assert self._region is not None and self._converted is not None
         rx, ry = self._region[:2]
         return self._converted[y0 - ry:y1 - ry, x0 - rx:x1 - rx]
+
+    def _read_all(self) -> None:
+        """The whole frame's pixels in place of some rows: a miss, or a detection."""
+        if self.rows == (0, self.shape[0]):
+            return
+        assert self.read_whole is not None
+        pixels = self.read_whole()
+        if pixels.shape[:2] != self.shape[:2]:
+            raise ValueError(f"DisplayFrame: expected a whole frame of {self.shape[:2]}, "
+                             f"got {pixels.shape[:2]}")
+        self.pixels, self.rows, self.missed = pixels, (0, self.shape[0]), True
 
     def _holds(self, x0: int, y0: int, x1: int, y1: int) -> bool:
         r = self._region

@@ -24,9 +24,9 @@ from ..face.crop import aligned_crop, aligned_crop_box, crop_box, with_offset
 from ..face.faceset import FacesetWriter
 from ..face.matte import hull_mask
 from ..face.track import TrackResult
-from ..io.exr import read_bands, read_exr, read_header
-from ..io.sequences import FrameSequence, format_frames
+from ..io.exr import ExrHeader, ExrImage, read_bands, read_exr, read_header
 from ..io.plate_check import RGB, PlateCheck
+from ..io.sequences import FrameSequence, format_frames
 from ..io.streaming import iter_sequence, read_ahead_of
 from ..progress import ProgressFn
 from .backends import FaceBox, LandmarkBackend
@@ -34,6 +34,7 @@ from .display import DisplayFrame, display_u8
 from .follow import Follower
 from .gaps import fill_gaps, gap_ranges
 from .measures import head_pose, sharpness
+from .rows import RowPlan
 from .smooth import smooth_landmarks
 
 SHARPNESS_SIZE = 128
@@ -53,27 +54,52 @@ class PassOne:
     windows: list[tuple[int, int, int, int]] = field(default_factory=list)
     chosen: FaceBox | None = None
     chosen_frame: int | None = None
+    #: frames decoded only around the face, and those of them whose follow step needed
+    #: rows outside what was decoded (then read whole)
+    bands: int = 0
+    misses: int = 0
 
 
 def pass_one(seq: FrameSequence, frames: list[int], colourspace: str, colour: ColourConfig,
              backend: LandmarkBackend, cfg: ShotConfig, performer: Performer,
-             hint: FaceBox | None = None, progress: ProgressFn | None = None) -> PassOne:
+             hint: FaceBox | None = None, progress: ProgressFn | None = None,
+             plan_rows: bool = True) -> PassOne:
+    """Follow the performer through ``frames``. With ``plan_rows`` a frame between
+    detections is decoded only around the face (:mod:`.rows`); what is found is the same
+    either way (a frame whose rows fall short is read whole)."""
     found = PassOne(frames)
     follower = Follower(backend, performer, cfg.track.min_confidence,
                         cfg.track.redetect_every, hint=hint)
     check = PlateCheck(seq, frames[0] if frames else None)
-    check.headers(frames)
-    # As stored (half, for most plates): the decode skips a float conversion and the
-    # finite check runs on half the bytes; the sRGB made from it is the same (half ->
-    # float32 is exact).
-    for frame, image in iter_sequence(seq, frames, channels=None, dtype=None):
+    headers = check.headers(frames)
+    index = {frame: i for i, frame in enumerate(frames)}
+    plan = RowPlan(headers[frames[0]].data_window[3] if frames else 0,
+                   cfg.track.redetect_every)
+
+    def read(frame: int) -> ExrImage:
+        rows = plan.rows(index[frame]) if plan_rows else None
+        return (_read_whole(seq, frame) if rows is None
+                else _read_rows(seq, frame, rows, headers[frame]))
+
+    # Frame i + 1 is decoded while frame i is followed, planned from frame i - 1: reading
+    # further ahead would plan from older frames and need wider margins.
+    for frame, image in read_ahead_of(frames, read, f"read {seq.pattern}", read_ahead=0):
         check.image(frame, image)
-        dx, dy = image.data_window[:2]
-        found.windows.append(tuple(image.data_window))  # type: ignore[arg-type]
-        found.frame_size = tuple(image.display_window[2:4])  # type: ignore[assignment]
+        header = headers[frame]
+        dx, dy = header.data_window[:2]
+        top = image.data_window[1] - dy
+        found.windows.append(tuple(header.data_window))  # type: ignore[arg-type]
+        found.frame_size = tuple(header.display_window[2:4])  # type: ignore[assignment]
+
+        def whole(frame: int = frame) -> np.ndarray:
+            image = _read_whole(seq, frame)
+            check.image(frame, image)
+            return image.pixels
+
         # Converted where the follow step and the sharpness crop look, the whole frame only
-        # for a detection.
-        rgb = DisplayFrame(colour, image.pixels, colourspace)
+        # for a detection; rows missing from a band are read then (a miss).
+        rgb = DisplayFrame(colour, image.pixels, colourspace, top=top,
+                           height=header.data_window[3], read_whole=whole)
         faces = follower.step(rgb)
         marks = faces.landmarks
         offset = np.array([dx, dy], dtype=np.float64)
@@ -88,9 +114,28 @@ def pass_one(seq: FrameSequence, frames: list[int], colourspace: str, colour: Co
         found.others.append([_shift(b, dx, dy) for b in faces.others])
         if found.chosen is None and follower.chosen is not None:
             found.chosen, found.chosen_frame = _shift(follower.chosen, dx, dy), frame
+        found.bands += image.data_window != header.data_window
+        found.misses += rgb.missed
+        plan.seen(index[frame], rgb.asked)
         if progress:
             progress(1)
     return found
+
+
+def _read_whole(seq: FrameSequence, frame: int) -> ExrImage:
+    # As stored (half, for most plates): the decode skips a float conversion and the
+    # finite check runs on half the bytes; the sRGB made from it is the same (half ->
+    # float32 is exact).
+    return read_exr(seq.path(frame), dtype=None, frame=frame)
+
+
+def _read_rows(seq: FrameSequence, frame: int, rows: tuple[int, int],
+               header: ExrHeader) -> ExrImage:
+    """Rows ``top <= y < bottom`` of the data window (from its top), R, G and B."""
+    x, y, w, _ = header.data_window
+    pixels = read_bands(seq.path(frame), [(y + rows[0], y + rows[1])], RGB, frame=frame)
+    return ExrImage(pixels=pixels, channels=RGB, data_window=(x, y + rows[0], w, len(pixels)),
+                    display_window=header.display_window)
 
 
 def _shift(box: FaceBox, dx: float, dy: float) -> FaceBox:
@@ -230,6 +275,9 @@ def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour:
         images = read_ahead_of(wanted, lambda f: _read_band(seq, f, *bands[f]),
                                f"read {seq.pattern}")
     wanted_set = set(wanted)
+    # Pass one decoded only the rows around the face between detections: what is read
+    # here may hold rows it did not check.
+    check = PlateCheck(seq)
 
     for i, frame in enumerate(result.frames):
         reason = reasons[i]
@@ -237,6 +285,7 @@ def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour:
         if frame in wanted_set:
             got, image = next(images)
             assert got == frame
+            check.finite(frame, image.pixels, image.channels, image.data_window)
         matrix = result.matrices[i]
         if reason is None and image is not None:
             crop = aligned_crop(image.pixels, image.data_window, matrix, size, encode)
@@ -270,6 +319,7 @@ class _Band:
 
     pixels: np.ndarray
     data_window: tuple[int, int, int, int]
+    channels: tuple[str, ...] = RGB
 
 
 def _read_band(seq: FrameSequence, frame: int, rows: tuple[int, int],
