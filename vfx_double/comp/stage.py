@@ -26,15 +26,15 @@ from typing import Callable
 import numpy as np
 
 from ..errors import MediaError, WorkAreaError
-from ..face.element import PREFIX, Element, element_channels, read_element, unpremultiply
-from ..io.exr import Attribute, ExrHeader, ExrImage, read_bands, read_header
+from ..face.element import PREFIX, element_channels, read_element, unpremultiply
+from ..io.exr import Attribute, ExrHeader, read_bands, read_header
 from ..io.plate_check import PlateCheck, written_back
 from ..io.sequences import FrameSequence, format_frames
 from ..io.streaming import WriteBehind, iter_sequence, write_frame
 from ..progress import stage_progress
 from ..records import hash_file, read_json
 from ..shot import FrameReport, open_shot
-from . import colour_match, detail, grain, record
+from . import colour_match, detail, record, shot_grain
 from .blend import CompColour, comp_frame
 
 #: temporal smoothing of the colour statistics, in frames (Gaussian sigma)
@@ -43,18 +43,21 @@ STATS_SIGMA = 4.0
 #: ``STATS_ROW_STEP`` across the face box
 STATS_BAND = 16
 STATS_ROW_STEP = 3
-GRAIN_BLOCKS = 192
-GRAIN_BLOCK_SIZE = 32
 
 
 @dataclass
 class CompReport(FrameReport):
     passed_through: list[int] = field(default_factory=list)
+    #: frames whose grain did not match the shot's and were given their own estimate
+    own_grain: list[int] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = self.summary("comp:", rate_digits=2)
         if self.passed_through:
             out.append(f"no face, plate passed through: {format_frames(self.passed_through)}")
+        if self.own_grain:
+            out.append("grain unlike the shot's, measured on the frame itself: "
+                       f"{format_frames(self.own_grain)}")
         return out
 
 
@@ -102,6 +105,8 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                "detail_plate_at_model_limit": detail.PLATE_AT_MODEL_LIMIT,
                "detail_agree": [detail.AGREE_DEAD, detail.AGREE_WIDTH],
                "match_record": f"{record.SCHEMA[0]}.{record.SCHEMA[1]}"}
+    if look.grain:
+        options["grain_estimate"] = shot_grain.options()
     comp_dir, _ = shot.version_for("comp", options)
     out_seq = FrameSequence(str(comp_dir / f"{cfg.shot}_comp_{comp_dir.name}."
                                            f"{'#' * plate_seq.padding}.exr"))
@@ -113,6 +118,8 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     start = time.perf_counter()
     stats = (_smoothed_stats(todo, all_frames, plate_seq, elements, spaces, headers, bar)
              if todo and look.colour_match != "none" else {})
+    shot_model = (shot_grain.shot_model(comp_dir, all_frames, plate_seq, elements, spaces)
+                  if todo and look.grain else None)
     base_seed = zlib.crc32(f"{cfg.show}/{cfg.shot}".encode())
     provenance = shot.provenance(colourspace=spaces.output, render=render_dir.name,
                                  modelHash=expect["modelHash"])
@@ -122,7 +129,12 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
         for frame, plate in iter_sequence(plate_seq, todo, dtype=None):
             check.image(frame, plate)
             element = read_element(elements.path(frame), frame, expect)
-            grain_model = _grain(plate, element, spaces) if look.grain and element.face else None
+            grain_model = None
+            if look.grain and element.face:
+                frame_grain = shot_grain.frame_model(shot_model, plate, element.box, spaces)
+                grain_model = frame_grain.model
+                if frame_grain.own:
+                    report.own_grain.append(frame)
             pixels, box = comp_frame(plate, element, look, spaces, stats.get(frame),
                                      grain_model, seed=(base_seed + frame) & 0xFFFFFFFF)
             out = plate.replace(pixels=pixels, attributes=plate_attributes(plate.attributes))
@@ -232,21 +244,3 @@ def _measure(plate_path: Path, element_path: Path, frame: int, spaces: CompColou
     # The face's inside: where the raw matte is solid, away from the edge the comp feathers.
     weight = np.clip(matte * 2.0 - 1.0, 0.0, 1.0) * (alpha > 0.999)
     return colour_match.measure(plate_lin, colour, weight)
-
-
-def _grain(plate: ExrImage, element: Element, spaces: CompColour) -> grain.GrainModel | None:
-    """The plate's grain, measured on flat blocks away from the face, in ACEScct; None when
-    the plate has no room for a block beside the face."""
-    x0, y0 = plate.data_window[:2]
-    ex, ey, ew, eh = element.box
-    exclude = (ex - x0, ey - y0, ew, eh)
-    slices = grain.sample_blocks(plate.pixels.shape[:2], exclude, GRAIN_BLOCKS,
-                                 GRAIN_BLOCK_SIZE, seed=0)
-    if not slices:
-        return None
-    rgb = plate.channel_indices(["R", "G", "B"])
-    blocks = np.stack([plate.pixels[ys, xs][..., rgb] for ys, xs in slices]).astype(np.float32)
-    flat = np.ascontiguousarray(blocks.reshape(-1, GRAIN_BLOCK_SIZE, 3))
-    linear = spaces.colour.convert(flat, spaces.plate, spaces.working)
-    encoded = colour_match.encode(linear).reshape(blocks.shape)
-    return grain.estimate(encoded)
