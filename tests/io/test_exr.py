@@ -11,7 +11,7 @@ import OpenImageIO as oiio
 import pytest
 
 from vfx_double.errors import MediaError, WorkAreaError
-from vfx_double.io.exr import Attribute, ExrImage, read_exr, read_header, write_exr
+from vfx_double.io.exr import Attribute, ExrImage, as_float32, read_exr, read_header, write_exr
 from vfx_double.io.sequences import FrameSequence
 from vfx_double.io.streaming import iter_sequence, read_ahead_of
 
@@ -333,3 +333,17 @@ def test_read_ahead_zero_stops_its_reader_when_abandoned() -> None:
     assert next(stream) == (0, 0)
     stream.close()
     assert threading.active_count() == before
+
+
+def test_as_float32_is_numpys_conversion_bit_for_bit() -> None:
+    """Every finite half value, and views of plates (channel slices, strided rows)."""
+    every = np.arange(65536, dtype=np.uint16).view(np.float16).reshape(256, 64, 4)
+    got, want = as_float32(every), every.astype(np.float32)
+    finite = np.isfinite(want)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got[finite].view(np.uint32), want[finite].view(np.uint32))
+    assert np.isnan(got[np.isnan(want)]).all()
+    plate = np.random.default_rng(2).normal(0, 4, (40, 30, 4)).astype(np.float16)
+    for view in (plate[..., :3], plate[::3, 5:20], plate[..., 1:2], plate[:0]):
+        np.testing.assert_array_equal(as_float32(view), view.astype(np.float32))
+        assert as_float32(view).shape == view.shape

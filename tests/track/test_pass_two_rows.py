@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vfx_double.errors import MediaError
 from vfx_double.face.crop import aligned_crop, aligned_crop_box
 from vfx_double.io.exr import ExrImage, read_exr, write_exr
 from vfx_double.io.sequences import FrameSequence
@@ -48,3 +49,16 @@ def test_rows_only_make_the_same_crop(seq: FrameSequence, matrix: np.ndarray) ->
     got = aligned_crop(band.pixels, band.data_window, matrix, 64, lambda r: r)
     assert expected is not None and got is not None
     np.testing.assert_array_equal(got, expected)
+
+
+def test_a_band_is_checked_as_it_is_read(tmp_path: Path) -> None:
+    """Pass one no longer decodes every row of every frame, so pass two checks its rows."""
+    pixels = np.full((WINDOW[3], WINDOW[2], 3), 0.5, np.float16)
+    pixels[100, 30, 1] = np.nan
+    write_exr(tmp_path / "plate.1001.exr",
+              ExrImage(pixels=pixels, channels=("R", "G", "B"), data_window=WINDOW,
+                       display_window=(0, 0, 660, 390), attributes=[], compression="zip"))
+    seq = FrameSequence(str(tmp_path / "plate.####.exr"))
+    assert _read_band(seq, 1001, (13, 90), WINDOW).pixels.dtype == np.float32
+    with pytest.raises(MediaError, match=r"frame 1001.*first at x=37 y=113"):
+        _read_band(seq, 1001, (90, 140), WINDOW)

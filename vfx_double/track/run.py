@@ -24,7 +24,7 @@ from ..face.crop import aligned_crop, aligned_crop_box, crop_box, with_offset
 from ..face.faceset import FacesetWriter
 from ..face.matte import hull_mask
 from ..face.track import TrackResult
-from ..io.exr import ExrHeader, ExrImage, read_bands, read_exr, read_header
+from ..io.exr import ExrHeader, ExrImage, as_float32, read_bands, read_exr, read_header
 from ..io.plate_check import RGB, PlateCheck
 from ..io.sequences import FrameSequence, format_frames
 from ..io.streaming import iter_sequence, read_ahead_of
@@ -275,8 +275,6 @@ def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour:
         images = read_ahead_of(wanted, lambda f: _read_band(seq, f, *bands[f]),
                                f"read {seq.pattern}")
     wanted_set = set(wanted)
-    # Pass one decoded only the rows around the face between detections: what is read
-    # here may hold rows it did not check.
     check = PlateCheck(seq)
 
     for i, frame in enumerate(result.frames):
@@ -285,7 +283,8 @@ def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour:
         if frame in wanted_set:
             got, image = next(images)
             assert got == frame
-            check.finite(frame, image.pixels, image.channels, image.data_window)
+            if qc_sink is not None:  # whole frames; a band is checked as it is read
+                check.finite(frame, image.pixels, image.channels, image.data_window)
         matrix = result.matrices[i]
         if reason is None and image is not None:
             crop = aligned_crop(image.pixels, image.data_window, matrix, size, encode)
@@ -319,10 +318,15 @@ class _Band:
 
     pixels: np.ndarray
     data_window: tuple[int, int, int, int]
-    channels: tuple[str, ...] = RGB
 
 
 def _read_band(seq: FrameSequence, frame: int, rows: tuple[int, int],
                window: tuple[int, int, int, int]) -> _Band:
     pixels = read_bands(seq.path(frame), [rows], RGB, frame=frame)
-    return _Band(pixels, (window[0], rows[0], window[2], rows[1] - rows[0]))
+    band = (window[0], rows[0], window[2], rows[1] - rows[0])
+    # Pass one decoded only the rows around the face between detections: these may hold
+    # rows it did not check.
+    PlateCheck(seq).finite(frame, pixels, RGB, band)
+    # float32 here, on the read-ahead thread and by OpenCV, rather than by NumPy in the
+    # crop on the main thread (bit-identical; the crop works in float32 either way)
+    return _Band(as_float32(pixels), band)
