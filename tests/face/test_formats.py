@@ -11,7 +11,7 @@ import pytest
 
 from vfx_double.errors import MediaError
 from vfx_double.face.align import template_in_crop
-from vfx_double.face.element import CHANNELS, element_image, read_element
+from vfx_double.face.element import CHANNELS, element_image, read_element, unpremultiply
 from vfx_double.face.faceset import FacesetWriter, open_faceset
 from vfx_double.face.matte import hull_mask
 from vfx_double.io.exr import Attribute, read_exr, write_exr
@@ -77,3 +77,16 @@ def test_element_writer_and_reader_agree(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="x=43 y=32"):
         read_element(path, 1001)
 
+
+
+def test_unpremultiply_divides_where_covered_and_zeroes_elsewhere() -> None:
+    rng = np.random.default_rng(5)
+    alpha = rng.uniform(-0.2, 1.0, (40, 30)).astype(np.float32)
+    alpha[:4] = 0.0
+    rgb = (rng.uniform(0.0, 2.0, (40, 30, 3)) * np.clip(alpha, 0, 1)[..., None]).astype(np.float32)
+    out = unpremultiply(rgb, alpha)
+    assert out.dtype == np.float32 and out.shape == rgb.shape
+    covered = alpha > 0
+    # bit for bit the float32 quotient where covered (what the comp has always used)
+    assert np.array_equal(out[covered], rgb[covered] / alpha[covered][:, None])
+    assert not out[~covered].any()

@@ -76,26 +76,29 @@ def element_colour(element: Element, box: Box) -> np.ndarray:
 
 def comp_frame(plate: ExrImage, element: Element, look: Comp, spaces: CompColour,
                stats: colour_match.FrameStats | None, grain_model: grain.GrainModel | None,
-               seed: int) -> tuple[np.ndarray, Box | None]:
+               seed: int, *, in_place: bool = False) -> tuple[np.ndarray, Box | None]:
     """The comped pixels (same shape, dtype and channels as ``plate.pixels``) and the box
-    that changed (None: the plate passes through)."""
+    that changed (None: the plate passes through). ``in_place``: write them into
+    ``plate.pixels`` (the stage, which has no further use for the plate, saves a copy of
+    the whole frame)."""
     rgb_idx = plate.channel_indices(["R", "G", "B"])
-    pixels = plate.pixels.copy()
+    pixels = plate.pixels if in_place else plate.pixels.copy()
+    found = final_matte(element, look, plate.data_window)
+    if found is not None:
+        matte, box = found
+        t = detail.frame_spread(look.detail, element.model_pixel,
+                                f"face element, frame {element.frame}")
+        # Detail's low-pass reads plate and face around the box too, so the box's edge
+        # pixels get the same result as its middle.
+        work = box if t is None else grow(box, detail.margin(t), plate.data_window)
+        wy, wx = sub_box(plate.data_window, work)
+        stored = plate.pixels[wy, wx][..., rgb_idx]  # a copy, taken before any conversion
     if spaces.output != spaces.plate:
         converted = spaces.colour.convert(np.ascontiguousarray(pixels[..., rgb_idx], np.float32),
                                           spaces.plate, spaces.output)
         pixels[..., rgb_idx] = converted.astype(pixels.dtype)
-    found = final_matte(element, look, plate.data_window)
     if found is None:
         return pixels, None
-    matte, box = found
-    t = detail.frame_spread(look.detail, element.model_pixel,
-                            f"face element, frame {element.frame}")
-    # Detail's low-pass reads plate and face around the box too, so the box's edge
-    # pixels get the same result as its middle.
-    work = box if t is None else grow(box, detail.margin(t), plate.data_window)
-    wy, wx = sub_box(plate.data_window, work)
-    stored = plate.pixels[wy, wx][..., rgb_idx]
     plate_lin = spaces.colour.convert(np.ascontiguousarray(stored, np.float32), spaces.plate,
                                       spaces.working)
     face = element_colour(element, work)

@@ -136,7 +136,8 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                 if frame_grain.own:
                     report.own_grain.append(frame)
             pixels, box = comp_frame(plate, element, look, spaces, stats.get(frame),
-                                     grain_model, seed=(base_seed + frame) & 0xFFFFFFFF)
+                                     grain_model, seed=(base_seed + frame) & 0xFFFFFFFF,
+                                     in_place=True)
             out = plate.replace(pixels=pixels, attributes=plate_attributes(plate.attributes))
             for attr in provenance:
                 out.set_attribute(attr.name, attr.value, attr.type)
