@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vfx_double.errors import MediaError
+from vfx_double.errors import MediaError, WorkAreaError
 from vfx_double.face.align import template_in_crop
 from vfx_double.face.element import CHANNELS, element_image, read_element, unpremultiply
 from vfx_double.face.faceset import FacesetWriter, open_faceset
@@ -44,6 +44,33 @@ def test_faceset_writer_and_reader_agree(tmp_path: Path) -> None:
     # a faceset version is never rewritten
     with pytest.raises(FileExistsError):
         writer.finish(0.5, "track/v001")
+
+
+def test_faceset_writer_waits_for_its_writes_and_raises_their_error(tmp_path: Path) -> None:
+    """Crops are written on a worker thread: finish lists none that failed to write, and
+    leaving the block waits for the writes even when the stage failed."""
+    points = template_in_crop(SIZE, 0.6)
+    crop = np.zeros((SIZE, SIZE, 3), np.float32)
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    (folder / "crop.1002.exr").write_bytes(b"already here")
+    # raised by the next add or by finish, whichever comes after the write failed
+    with pytest.raises(WorkAreaError, match="crop.1002.exr"):
+        with FacesetWriter(folder, "plate", "ACEScct", SIZE, 0.6, padding=4) as writer:
+            for frame in (1001, 1002, 1003):
+                writer.add(frame, crop, hull_mask(points, SIZE), np.eye(2, 3), points,
+                           sharpness=0.5, confidence=0.9, pose=(0.0, 0.0, 0.0))
+            writer.finish(0.5, "track/v001")
+    assert not (folder / "meta.json").exists()
+    assert read_exr(folder / "crop.1001.exr").pixels.shape == (SIZE, SIZE, 4)
+
+    with pytest.raises(RuntimeError, match="stage failed"):
+        with FacesetWriter(tmp_path / "actor", "actor", "ACEScct", SIZE, 0.6, 4) as writer:
+            (tmp_path / "actor").mkdir()
+            writer.add(1001, crop, hull_mask(points, SIZE), np.eye(2, 3), points,
+                       sharpness=0.5, confidence=0.9, pose=(0.0, 0.0, 0.0))
+            raise RuntimeError("stage failed")
+    assert (tmp_path / "actor" / "crop.1001.exr").is_file()
 
 
 def test_element_writer_and_reader_agree(tmp_path: Path) -> None:

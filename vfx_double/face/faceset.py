@@ -21,6 +21,7 @@ from ..errors import MediaError
 from ..io import atomic
 from ..io.exr import Attribute, ExrImage, write_exr
 from ..io.sequences import format_frames
+from ..io.streaming import WriteBehind
 from ..records import check_schema, read_json
 from .element import PREFIX
 
@@ -33,7 +34,13 @@ _TRACK_HINT = "rerun `vfx-double track` for this shot"
 
 class FacesetWriter:
     """Writes one faceset side: :meth:`add` each crop, :meth:`skip` each frame left out,
-    then :meth:`finish` writes ``meta.json`` and returns it."""
+    then :meth:`finish` writes ``meta.json`` and returns it.
+
+    Crops are written on a worker thread (OpenEXR compresses with the GIL released) while
+    the caller makes the next one: 11-19 ms a 256 px crop that tracking waited for. Use it
+    as a context manager so a stage that fails still waits for the writes it started;
+    :meth:`finish` waits for them all, and raises the first write's error, before it lists
+    them in ``meta.json``."""
 
     def __init__(self, folder: Path, sequence: str, colourspace: str, size: int,
                  coverage: float, padding: int) -> None:
@@ -41,6 +48,18 @@ class FacesetWriter:
         self.size, self.coverage, self.padding = size, coverage, padding
         self.crops: list[dict[str, Any]] = []
         self.skipped: dict[str, list[int]] = {k: [] for k in SKIP_REASONS}
+        self._writes: WriteBehind | None = None
+
+    def __enter__(self) -> FacesetWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._wait(exc_type, exc, tb)
+
+    def _wait(self, *exc: Any) -> None:
+        writes, self._writes = self._writes, None
+        if writes is not None:
+            writes.__exit__(*exc)
 
     def add(self, frame: int, crop: np.ndarray, mask: np.ndarray, matrix: np.ndarray,
             landmarks: np.ndarray, sharpness: float, confidence: float,
@@ -51,7 +70,9 @@ class FacesetWriter:
         size = self.size
         pixels = np.concatenate([crop, mask[:, :, None]], axis=2).astype(np.float16)
         file_name = f"crop.{frame:0{self.padding}d}.exr"
-        write_exr(self.folder / file_name, ExrImage(
+        if self._writes is None:
+            self._writes = WriteBehind(workers=1)
+        self._writes.submit(write_exr, self.folder / file_name, ExrImage(
             pixels=pixels, channels=CHANNELS, data_window=(0, 0, size, size),
             display_window=(0, 0, size, size), compression="zip",
             attributes=[Attribute(PREFIX + "colourspace", "string", self.colourspace),
@@ -71,6 +92,7 @@ class FacesetWriter:
     def finish(self, median_sharpness: float, track: str) -> dict[str, Any]:
         """Write ``meta.json`` (never over an existing one) and return it; ``track`` is the
         track version the crops were made from, relative to the shot folder."""
+        self._wait(None, None, None)
         meta = {"schema": f"{SCHEMA[0]}.{SCHEMA[1]}", "sequence": self.sequence,
                 "colourspace": self.colourspace, "size": self.size, "coverage": self.coverage,
                 "crops": self.crops,

@@ -24,9 +24,9 @@ from .backends import get_backend
 from .coverage import coverage
 from .coverage_plot import plot_coverage
 from .coverage_report import CoverageReport
+from .display import display_u8
 from .preview import PreviewWriter
 from .qc import QcFrame, contact_sheet, resized
-from .display import display_u8
 from .run import PassOne, crop_frames, frame_hint, track_sequence
 
 CONTACT_THUMBS = 36
@@ -115,15 +115,16 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
         result.save(track_dir / ("track.json" if name == "plate" else f"{name}.json"))
         report.results[name] = result
         start = time.perf_counter()
-        writer = FacesetWriter(faceset_dir / name, result.sequence, shot.spaces.network,
-                               cfg.track.crop_size, cfg.track.coverage, seq.padding)
-        with stage_progress(bar, len(result.frames), f"faceset {name}") as update, \
-                _qc(qc, track_dir / "qc", name, result, found, shot) as sink:
-            median = crop_frames(result, found, seq, colour, shot.spaces.network, cfg, writer,
-                                 qc_sink=sink, progress=update,
-                                 sources=ref_sources if name == "actor" else None)
+        with FacesetWriter(faceset_dir / name, result.sequence, shot.spaces.network,
+                           cfg.track.crop_size, cfg.track.coverage, seq.padding) as writer:
+            with stage_progress(bar, len(result.frames), f"faceset {name}") as update, \
+                    _qc(qc, track_dir / "qc", name, result, found, shot) as sink:
+                median = crop_frames(result, found, seq, colour, shot.spaces.network, cfg,
+                                     writer, qc_sink=sink, progress=update,
+                                     sources=ref_sources if name == "actor" else None)
+            facesets = writer.finish(median, str(track_dir.relative_to(cfg.shot_dir)))
         report.seconds[name] += time.perf_counter() - start
-        report.facesets[name] = writer.finish(median, str(track_dir.relative_to(cfg.shot_dir)))
+        report.facesets[name] = facesets
         if qc:
             report.qc_files += sorted((track_dir / "qc").glob(f"{name}_*"))
 
