@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -43,6 +45,10 @@ STATS_SIGMA = 4.0
 #: ``STATS_ROW_STEP`` across the face box
 STATS_BAND = 16
 STATS_ROW_STEP = 3
+#: frames measured at once by the stats pass, and how many are queued ahead of the one
+#: being taken (a bound on what waits in memory: each is a few numbers)
+STATS_WORKERS = 2
+STATS_AHEAD = 4
 
 
 @dataclass
@@ -205,12 +211,27 @@ def _smoothed_stats(todo: list[int], all_frames: list[int], plate_seq: FrameSequ
     wanted = [f for f in all_frames if f in near]
     have = [f for f in wanted if elements.path(f).is_file()]
     measured: dict[int, colour_match.FrameStats | None] = {}
-    with stage_progress(bar, len(have), "colour stats") as progress:
-        for frame in have:
-            plate_header = headers.get(frame) or read_header(plate_seq.path(frame), frame=frame)
-            measured[frame] = _measure(plate_seq.path(frame), elements.path(frame), frame,
-                                       spaces, plate_header.data_window[:2])
-            progress(1)
+
+    def measure(frame: int) -> colour_match.FrameStats | None:
+        plate_header = headers.get(frame) or read_header(plate_seq.path(frame), frame=frame)
+        return _measure(plate_seq.path(frame), elements.path(frame), frame, spaces,
+                        plate_header.data_window[:2])
+
+    # One band at a time is one EXR chunk: its decode and the measuring keep one core busy,
+    # so frames are measured on STATS_WORKERS threads (OpenImageIO, OCIO and NumPy's large
+    # operations release the GIL). Results are taken in frame order; the first error stops
+    # the frames not yet started.
+    pool = ThreadPoolExecutor(max_workers=STATS_WORKERS, thread_name_prefix="stats")
+    try:
+        with stage_progress(bar, len(have), "colour stats") as progress:
+            pending = deque(pool.submit(measure, frame) for frame in have[:STATS_AHEAD])
+            for i, frame in enumerate(have):
+                if i + STATS_AHEAD < len(have):
+                    pending.append(pool.submit(measure, have[i + STATS_AHEAD]))
+                measured[frame] = pending.popleft().result()
+                progress(1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return colour_match.smooth(measured, STATS_SIGMA)
 
 
