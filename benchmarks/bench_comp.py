@@ -16,6 +16,10 @@ elliptical matte, RGB premultiplied), written with ``vfx_double.io.exr.write_exr
   same kernel but oiiotool convolves it in 2D, 441 taps: about 0.9 s more per frame.)
 - Ours: ``comp_shot`` with ``colour_match: rct`` and ``grain: true`` (fresh comp folder).
   Goals: >= 4x anchor A's frames/s; <= 1.5x the floor's time.
+- ``--cold``: the page cache is dropped (``sync``, ``/proc/sys/vm/drop_caches``; root on
+  Linux) before every timed path, so plates come off the disk, not memory. With ``--work``
+  on a slow device (RESULTS.md: a loop-mounted file read through a blkio throttle) this is
+  the figure for a machine whose I/O is slower.
 - Memory: ``comp_shot`` in a child process over 50 and 1000 frames (symlinks cycling over
   the real files); goal: peak RSS(1000) <= 1.2x peak RSS(50).
 """
@@ -245,6 +249,8 @@ def run_speed(args: argparse.Namespace, frames: list[int]) -> dict:
     check: dict[str, float] = {}
     for repeat in range(args.repeats):
         for name, (n, fn) in paths.items():
+            if args.cold:
+                drop_page_cache()
             used = _cpu_seconds()
             times[name].append(fn())
             if name in cpu:
@@ -258,6 +264,8 @@ def run_speed(args: argparse.Namespace, frames: list[int]) -> dict:
            for name in paths}
     shot.edit("colour_match: rct", "colour_match: none")
     shot.edit("grain: true", "grain: false")
+    if args.cold:
+        drop_page_cache()
     plain = run_ours(shot, len(frames))
     res["ours_plain"] = {"frames": len(frames), "seconds": [plain],
                          "ms_per_frame": 1000 * plain / len(frames)}
@@ -272,6 +280,16 @@ def run_speed(args: argparse.Namespace, frames: list[int]) -> dict:
                                  for name, v in cpu.items()},
             "cpu_vs_floor": statistics.median(o / f for o, f in zip(cpu["ours"], cpu["floor"])),
             "load_end": os.getloadavg()[0]}
+
+
+def drop_page_cache() -> None:
+    """Written data to disk, then every clean cached page dropped (Linux, root)."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as err:
+        raise SystemExit(f"--cold: cannot drop the page cache ({err}); run as root on "
+                         "Linux, or leave --cold out") from err
 
 
 def _cpu_seconds() -> float:
@@ -328,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--oiiotool", type=Path, default=Path(sys.executable).parent / "oiiotool")
     parser.add_argument("--only", choices=["speed", "memory"])
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--cold", action="store_true",
+                        help="drop the page cache before every timed path (root, Linux)")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
