@@ -85,3 +85,14 @@ def test_some_rows_give_what_the_whole_frame_gives(colour, plate, slices, misses
 def test_some_rows_need_a_way_to_the_rest(colour, plate) -> None:
     with pytest.raises(ValueError, match="expected read_whole"):
         DisplayFrame(colour, plate[96:224], LOGC3, top=96, height=300)
+
+
+def test_random_slices_equal_the_whole_frame(colour, plate) -> None:
+    """A sequence of slices growing, moving and regrowing the converted region."""
+    whole = display_u8(colour, plate, LOGC3)
+    rng = np.random.default_rng(15)
+    frame = DisplayFrame(colour, plate, LOGC3)
+    for _ in range(25):
+        y0, x0 = rng.integers(0, 290), rng.integers(0, 510)
+        y1, x1 = rng.integers(y0 + 1, 301), rng.integers(x0 + 1, 518)
+        np.testing.assert_array_equal(frame[y0:y1, x0:x1], whole[y0:y1, x0:x1])
