@@ -11,7 +11,15 @@ import OpenImageIO as oiio
 import pytest
 
 from vfx_double.errors import MediaError, WorkAreaError
-from vfx_double.io.exr import Attribute, ExrImage, as_float32, read_exr, read_header, write_exr
+from vfx_double.io.exr import (
+    Attribute,
+    ExrImage,
+    as_float32,
+    as_half,
+    read_exr,
+    read_header,
+    write_exr,
+)
 from vfx_double.io.sequences import FrameSequence
 from vfx_double.io.streaming import iter_sequence, read_ahead_of
 
@@ -344,6 +352,30 @@ def test_as_float32_is_numpys_conversion_bit_for_bit() -> None:
     np.testing.assert_array_equal(got[finite].view(np.uint32), want[finite].view(np.uint32))
     assert np.isnan(got[np.isnan(want)]).all()
     plate = np.random.default_rng(2).normal(0, 4, (40, 30, 4)).astype(np.float16)
-    for view in (plate[..., :3], plate[::3, 5:20], plate[..., 1:2], plate[:0]):
+    element = np.random.default_rng(4).normal(0, 4, (20, 30, 5)).astype(np.float16)
+    for view in (plate[..., :3], plate[::3, 5:20], plate[..., 1:2], plate[:0], element,
+                 element[:, 3:9]):
         np.testing.assert_array_equal(as_float32(view), view.astype(np.float32))
         assert as_float32(view).shape == view.shape
+
+
+def test_as_half_is_numpys_conversion_bit_for_bit() -> None:
+    """Every half, every midpoint between neighbouring halves and the floats either side
+    of it (rounding to nearest even), overflow, signed zeros and infinities, any shape."""
+    halves = np.arange(65536, dtype=np.uint16).view(np.float16)
+    halves = halves[np.isfinite(halves)].astype(np.float64)
+    ordered = np.sort(halves)
+    mid = ((ordered[:-1] + ordered[1:]) / 2).astype(np.float32)
+    edges = np.array([65504, 65519.996, 65520, 1e9, -1e9, 0.0, -0.0, np.inf, -np.inf,
+                      2.9802322e-08, 5.96e-8], np.float32)
+    values = np.concatenate([halves.astype(np.float32), mid, edges,
+                             np.nextafter(mid, np.float32(np.inf)),
+                             np.nextafter(mid, np.float32(-np.inf))])
+    with np.errstate(over="ignore"):
+        want = values.astype(np.float16)
+    np.testing.assert_array_equal(as_half(values).view(np.uint16), want.view(np.uint16))
+    box = np.random.default_rng(3).normal(0, 3, (33, 21, 5)).astype(np.float32)
+    for view in (box, box[..., :3], box[::2, 3:9], box[:0], box[0, 0]):
+        got = as_half(view)
+        assert got.dtype == np.float16 and got.shape == view.shape
+        np.testing.assert_array_equal(got.view(np.uint16), view.astype(np.float16).view(np.uint16))

@@ -17,7 +17,7 @@ from ..config import Comp
 from ..face.crop import Box, sub_box
 from ..face.element import Element
 from ..face.matte import margin, refine_matte
-from ..io.exr import ExrImage
+from ..io.exr import ExrImage, as_float32, as_half
 from . import colour_match, detail, grain
 
 
@@ -94,13 +94,12 @@ def comp_frame(plate: ExrImage, element: Element, look: Comp, spaces: CompColour
         wy, wx = sub_box(plate.data_window, work)
         stored = plate.pixels[wy, wx][..., rgb_idx]  # a copy, taken before any conversion
     if spaces.output != spaces.plate:
-        converted = spaces.colour.convert(np.ascontiguousarray(pixels[..., rgb_idx], np.float32),
-                                          spaces.plate, spaces.output)
-        pixels[..., rgb_idx] = converted.astype(pixels.dtype)
+        converted = spaces.colour.convert(as_float32(pixels[..., rgb_idx]), spaces.plate,
+                                          spaces.output)
+        pixels[..., rgb_idx] = _stored(converted, pixels.dtype)
     if found is None:
         return pixels, None
-    plate_lin = spaces.colour.convert(np.ascontiguousarray(stored, np.float32), spaces.plate,
-                                      spaces.working)
+    plate_lin = spaces.colour.convert(as_float32(stored), spaces.plate, spaces.working)
     face = element_colour(element, work)
     if t is not None or grain_model is not None:
         # detail and grain work in ACEScct: the colour match hands its result over in
@@ -129,8 +128,8 @@ def comp_frame(plate: ExrImage, element: Element, look: Comp, spaces: CompColour
     # face * m + plate * (1 - m), the same float32 operations with one temporary fewer
     out = face * m
     out += plate_lin * (1.0 - m)
-    out = spaces.colour.convert(np.ascontiguousarray(out, np.float32), spaces.working,
-                                spaces.output).astype(pixels.dtype)
+    out = _stored(spaces.colour.convert(np.ascontiguousarray(out, np.float32), spaces.working,
+                                        spaces.output), pixels.dtype)
     region = pixels[ys, xs]  # a view: writing it writes the frame
     put = matte > 0.0  # where the matte is 0 the plate keeps its stored value
     first = rgb_idx[0]
@@ -140,7 +139,13 @@ def comp_frame(plate: ExrImage, element: Element, look: Comp, spaces: CompColour
         region[..., rgb_idx] = np.where(put[:, :, None], out, region[..., rgb_idx])
     if plate.has_channel("A"):
         a = plate.channel_indices(["A"])[0]
-        alpha = region[..., a].astype(np.float32)
-        np.copyto(region[..., a], (matte + alpha * (1.0 - matte)).astype(pixels.dtype),
+        alpha = as_float32(region[..., a:a + 1])[..., 0]
+        np.copyto(region[..., a], _stored(matte + alpha * (1.0 - matte), pixels.dtype),
                   where=put)
     return pixels, box
+
+
+def _stored(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """float32 ``values`` as the plate stores them (half through OpenCV, as NumPy would
+    round, 20x faster)."""
+    return as_half(values) if dtype == np.float16 else values.astype(dtype)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import MediaError, WorkAreaError
 from ..face.element import PREFIX, element_channels, read_element, unpremultiply
-from ..io.exr import Attribute, ExrHeader, read_bands, read_header
+from ..io.exr import Attribute, ExrHeader, as_float32, read_bands, read_header
 from ..io.plate_check import PlateCheck, written_back
 from ..io.sequences import FrameSequence, format_frames
 from ..io.streaming import WriteBehind, iter_sequence, write_frame
@@ -252,9 +252,9 @@ def _measure(plate_path: Path, element_path: Path, frame: int, spaces: CompColou
     px0 = x - plate_x
     if px0 < 0 or px0 + w > plate_rows.shape[1]:
         return None
-    plate_px = np.ascontiguousarray(plate_rows[:, px0:px0 + w], np.float32)
-    element_px = read_bands(element_path, bands, list(element_channels(header.channels)),
-                            frame=frame).astype(np.float32)
+    plate_px = as_float32(plate_rows[:, px0:px0 + w])
+    element_px = as_float32(read_bands(element_path, bands,
+                                       list(element_channels(header.channels)), frame=frame))
     if (plate_px.shape[:2] != element_px.shape[:2] or not np.isfinite(element_px).all()
             or not np.isfinite(plate_px).all()):
         # the comp pass refuses a non-finite frame with the pixel's position; its statistics

@@ -143,7 +143,7 @@ def read_element(path: Path, frame: int, expect: dict[str, str] | None = None) -
     index = image.channel_indices(list(names))
     # the element's channels in their order (as render writes them) are a view, not a
     # per-value gather
-    pixels = _float32(image.pixels[..., :len(index)] if index == list(range(len(index)))
+    pixels = as_float32(image.pixels[..., :len(index)] if index == list(range(len(index)))
                       else image.pixels[..., index])
     bad = ~np.isfinite(pixels)
     if bad.any():
@@ -160,14 +160,6 @@ def read_element(path: Path, frame: int, expect: dict[str, str] | None = None) -
                    model_hash=str(image.attribute(PREFIX + "modelHash", "")),
                    licence_id=str(image.attribute(PREFIX + "licenceId", "")),
                    model_pixel=_model_pixel(image, where))
-
-
-def _float32(pixels: np.ndarray) -> np.ndarray:
-    """``(h, w, c)`` float32 of half or float32 element pixels, the values unchanged
-    (:func:`~vfx_double.io.exr.as_float32` over the rows as one channel: any ``c``)."""
-    h, w, c = pixels.shape
-    flat = np.ascontiguousarray(pixels).reshape(h, w * c, 1)
-    return as_float32(flat).reshape(h, w, c)
 
 
 def _model_pixel(image: ExrImage, where: str) -> float | None:
