@@ -13,7 +13,7 @@ import pytest
 from vfx_double.color import DEFAULT_CONFIG, ColourConfig
 from vfx_double.config import Performer, Track
 from vfx_double.demo.plates import build_world, demo_moves, write_demo_sequence, write_plate
-from vfx_double.io.exr import read_exr
+from vfx_double.io.exr import read_exr, write_exr
 from vfx_double.io.sequences import FrameSequence
 from vfx_double.track import rows
 from vfx_double.track.backends import get_backend
@@ -41,7 +41,8 @@ def backend():
 
 @pytest.fixture(scope="module")
 def plates(tmp_path_factory: pytest.TempPathFactory, colour: ColourConfig) -> dict[str, FrameSequence]:
-    """The demo's camera move at 960x540 (a ~135 px face), and the same frames jumping."""
+    """The demo's camera move at 960x540 (a ~135 px face), the same frames jumping, and
+    the same frames in a data window off the display window's corner."""
     folder = tmp_path_factory.mktemp("plates")
     world = build_world(colour, face_height=SIZE[1] / 4.0)
     move, _ = demo_moves(world, SIZE)
@@ -52,7 +53,11 @@ def plates(tmp_path_factory: pytest.TempPathFactory, colour: ColourConfig) -> di
         pixels = read_exr(smooth.path(frame)).pixels
         pixels = np.full_like(pixels, 0.3) if frame == BLANK else np.roll(pixels, shift, axis=0)
         write_plate(jumps.path(frame), pixels, LOGC3, {})
-    return {"smooth": smooth, "jumps": jumps}
+    offset = FrameSequence(str(folder / "offset.####.exr"))
+    for frame in FRAMES:
+        image = read_exr(smooth.path(frame), dtype=None)
+        write_exr(offset.path(frame), image.replace(data_window=(6, 10, *SIZE)))
+    return {"smooth": smooth, "jumps": jumps, "offset": offset}
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +127,13 @@ def test_the_plan() -> None:
     assert plan.rows(3) is None
     plan.seen(3, (0, 1000))
     assert plan.rows(4) is None, "most of the frame: whole"
+
+
+def test_a_data_window_off_the_corner(plates, colour, backend, smooth_whole) -> None:
+    """Bands are rows of the data window; points come back in display-window pixels."""
+    whole = track(plates["offset"], colour, backend, plan_rows=False)
+    got = track(plates["offset"], colour, backend, plan_rows=True)
+    assert got.bands >= 6 and got.windows[0] == (6, 10, *SIZE)
+    assert_same(got, whole)
+    for a, b in zip(got.points, smooth_whole.points):
+        np.testing.assert_array_equal(a, b + [6, 10])
