@@ -92,14 +92,15 @@ def comp_frame(plate: ExrImage, element: Element, look: Comp, spaces: CompColour
         # pixels get the same result as its middle.
         work = box if t is None else grow(box, detail.margin(t), plate.data_window)
         wy, wx = sub_box(plate.data_window, work)
-        stored = plate.pixels[wy, wx][..., rgb_idx]  # a copy, taken before any conversion
+        # the box's plate in the working space, before any output conversion of the frame
+        plate_lin = spaces.colour.convert(as_float32(_rgb(plate.pixels[wy, wx], rgb_idx)),
+                                          spaces.plate, spaces.working)
     if spaces.output != spaces.plate:
-        converted = spaces.colour.convert(as_float32(pixels[..., rgb_idx]), spaces.plate,
+        converted = spaces.colour.convert(as_float32(_rgb(pixels, rgb_idx)), spaces.plate,
                                           spaces.output)
         pixels[..., rgb_idx] = _stored(converted, pixels.dtype)
     if found is None:
         return pixels, None
-    plate_lin = spaces.colour.convert(as_float32(stored), spaces.plate, spaces.working)
     face = element_colour(element, work)
     if t is not None or grain_model is not None:
         # detail and grain work in ACEScct: the colour match hands its result over in
@@ -143,6 +144,15 @@ def comp_frame(plate: ExrImage, element: Element, look: Comp, spaces: CompColour
         np.copyto(region[..., a], _stored(matte + alpha * (1.0 - matte), pixels.dtype),
                   where=put)
     return pixels, box
+
+
+def _rgb(pixels: np.ndarray, rgb_idx: list[int]) -> np.ndarray:
+    """R, G, B of ``(H, W, C)`` ``pixels``: a view when they are neighbours (a plate's
+    R, G, B lead), else a copy (NumPy's gather along the last axis is slow)."""
+    first = rgb_idx[0]
+    if rgb_idx == [first, first + 1, first + 2]:
+        return pixels[..., first:first + 3]
+    return pixels[..., rgb_idx]
 
 
 def _stored(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
