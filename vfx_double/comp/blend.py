@@ -15,7 +15,7 @@ import numpy as np
 from ..color import ColourConfig
 from ..config import Comp
 from ..face.crop import Box, sub_box
-from ..face.element import Element
+from ..face.element import Element, unpremultiply
 from ..face.matte import margin, refine_matte
 from ..io.exr import ExrImage, as_float32, as_half
 from . import colour_match, detail, grain
@@ -48,11 +48,13 @@ def final_matte(element: Element, look: Comp, window: Box) -> tuple[np.ndarray, 
     raw = place(element.matte, element.box, region)
     cover = place(element.alpha, element.box, region)
     matte = refine_matte(raw, look.erode, look.feather) * np.clip(cover, 0.0, 1.0) * look.mix
-    rows, cols = np.nonzero(matte > 0.0)
+    inside = matte > 0.0
+    # the rows and columns with any matte: two projections, not every pixel's index
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
     if rows.size == 0:
         return None
-    tight = (region[0] + int(cols.min()), region[1] + int(rows.min()),
-             int(cols.max() - cols.min()) + 1, int(rows.max() - rows.min()) + 1)
+    tight = (region[0] + int(cols[0]), region[1] + int(rows[0]),
+             int(cols[-1] - cols[0]) + 1, int(rows[-1] - rows[0]) + 1)
     ys, xs = sub_box(region, tight)
     return np.ascontiguousarray(matte[ys, xs]), tight
 
@@ -71,7 +73,14 @@ def place(values: np.ndarray, source: Box, box: Box) -> np.ndarray:
 
 def element_colour(element: Element, box: Box) -> np.ndarray:
     """(h, w, 3) unpremultiplied element colour over ``box`` (0 outside the element)."""
-    return place(element.colour(), element.box, box)
+    out = np.zeros((box[3], box[2], 3), np.float32)
+    inner = grow(element.box, 0, box)
+    if inner is not None:
+        # only the part inside ``box`` is unpremultiplied, straight into place
+        ys, xs = sub_box(box, inner)
+        es, ex = sub_box(element.box, inner)
+        out[ys, xs] = unpremultiply(element.rgb[es, ex], element.alpha[es, ex])
+    return out
 
 
 def comp_frame(plate: ExrImage, element: Element, look: Comp, spaces: CompColour,
