@@ -11,7 +11,9 @@ from tests.comp.test_stage import comp_frames, set_comp, shot, write_plate  # no
 from tests.comp.test_stage_detail import write_element
 from vfx_double import acescct
 from vfx_double.cli import main
+from vfx_double.color import DEFAULT_CONFIG, ColourConfig
 from vfx_double.comp import grain, shot_grain
+from vfx_double.comp.blend import CompColour
 from vfx_double.comp.record import read_frame_record
 from vfx_double.comp.stage import comp_shot
 from vfx_double.errors import WorkAreaError
@@ -106,3 +108,23 @@ def test_grain_off_measures_nothing(shot):
     shot.edit("grain: on", "grain: off")
     report = comp_shot(shot.config, keyring=shot.keyring)
     assert not (report.folder / "grain.json").exists() and report.own_grain == []
+
+
+def test_strip_blocks_spread_top_to_bottom_and_miss_the_face(shot):
+    # R holds each pixel's row, G is 9 inside the face box: the blocks' rows say where they
+    # came from, and none may hold a face pixel
+    h, w, face = 300, 400, (150, 100, 120, 90)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    px = np.stack([yy, np.zeros_like(yy), np.zeros_like(yy), np.ones_like(yy)], -1)
+    px[face[1]:face[1] + face[3], face[0]:face[0] + face[2], 1] = 9.0
+    write_plate(shot.plate_dir, 1001, px.astype(np.float32), display=(0, 0, w, h))
+    identity = CompColour(ColourConfig.load(DEFAULT_CONFIG), "ACEScg", "ACEScg", "ACEScg")
+    found = shot_grain.strip_blocks(shot.plate_dir / "plate.1001.exr", 1001, face, identity)
+    assert found is not None and found.shape[1:] == (32, 32, 3)
+    rows = acescct.decode(found[:, :, 0, 0])  # each block's rows, back to linear
+    tops = sorted({int(round(r)) for r in rows[:, 0]})
+    assert len(tops) == shot_grain.STRIPS and tops[0] == 0 and tops[-1] >= h - 32 - 16
+    assert all(t % 16 == 0 for t in tops)  # whole EXR chunks
+    assert not np.isclose(acescct.decode(found[..., 1]), 9.0).any()
+    # the strips that cross the face lose only the blocks that would touch it
+    assert shot_grain.STRIP_BLOCKS * 4 < len(found) < shot_grain.STRIP_BLOCKS * shot_grain.STRIPS

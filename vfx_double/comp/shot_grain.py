@@ -8,9 +8,11 @@ the comp benchmark's plate ``size_sigma`` went between 0 and 0.26 from one frame
 next) and cost 54 ms of a 2K frame's comp.
 
 - :func:`shot_model`: :data:`FRAMES` frames evenly spread over the shot's frames that have
-  a face element, :data:`BLOCKS` blocks on each away from that frame's face,
-  and one :func:`.grain.estimate` over all of them. It is saved as ``grain.json`` in the
-  comp version, so every farm chunk and every rerun of that version adds the same grain.
+  a face element; on each, :data:`STRIPS` strips of rows spread from top to bottom (only
+  those rows are decoded, a sixth of a 2K frame) give :data:`STRIP_BLOCKS` blocks each away
+  from that frame's face, and one :func:`.grain.estimate` runs over all of them. It is
+  saved as ``grain.json`` in the comp version, so every farm chunk and every rerun of that
+  version adds the same grain.
 - :func:`frame_model`: each comped frame measures :data:`CHECK_BLOCKS` blocks. Where its
   grain's std differs from the shot's by more than :data:`CHECK_LIMITS` in any channel (a
   cut inside the plate, another stock, a push the log encoding does not absorb), that frame
@@ -29,7 +31,7 @@ import numpy as np
 from ..errors import WorkAreaError
 from ..face.element import PREFIX
 from ..io import atomic
-from ..io.exr import ExrImage, read_exr, read_header
+from ..io.exr import ExrImage, read_bands, read_header
 from ..io.sequences import FrameSequence
 from ..records import read_record
 from . import colour_match, grain
@@ -41,6 +43,10 @@ FRAMES = 4
 #: blocks, and their side, measured on each of those frames and on a frame's own estimate
 BLOCKS = 192
 BLOCK_SIZE = 32
+#: the shot's frames are measured in this many strips of BLOCK_SIZE rows, STRIP_BLOCKS
+#: blocks along each
+STRIPS = 6
+STRIP_BLOCKS = BLOCKS // STRIPS
 #: blocks each frame's check measures
 CHECK_BLOCKS = 32
 #: a frame keeps the shot's grain while each channel's std measured on its check blocks is
@@ -64,7 +70,8 @@ def options() -> dict[str, Any]:
     """What the comp's options record of this method, so a comp version made another way
     is not continued with it."""
     return {"method": f"{SCHEMA[0]}.{SCHEMA[1]}", "frames": FRAMES, "blocks": BLOCKS,
-            "block_size": BLOCK_SIZE, "check_blocks": CHECK_BLOCKS,
+            "block_size": BLOCK_SIZE, "strips": STRIPS, "strip_blocks": STRIP_BLOCKS,
+            "check_blocks": CHECK_BLOCKS,
             "check_limits": list(CHECK_LIMITS), "check_floor": CHECK_FLOOR}
 
 
@@ -78,8 +85,39 @@ def blocks(pixels: np.ndarray, rgb: list[int], window: tuple[int, int, int, int]
     slices = grain.sample_blocks(pixels.shape[:2], exclude, count, BLOCK_SIZE, seed=0)
     if not slices:
         return None
-    stack = np.stack([pixels[ys, xs][..., rgb] for ys, xs in slices]).astype(np.float32)
-    flat = np.ascontiguousarray(stack.reshape(-1, BLOCK_SIZE, 3))
+    return _encoded(np.stack([pixels[ys, xs][..., rgb] for ys, xs in slices]), spaces)
+
+
+def strip_blocks(path: Path, frame: int, face: tuple[int, int, int, int] | None,
+                 spaces: CompColour) -> np.ndarray | None:
+    """(N, S, S, 3) ACEScct blocks from :data:`STRIPS` strips of rows of the plate frame at
+    ``path``, spread from its top to its bottom and aligned to its 16-row EXR chunks, so
+    only those rows are decoded; blocks stay clear of the ``face`` box (plate pixels).
+    None when no block fits."""
+    x0, y0, width, height = read_header(path, frame=frame).data_window
+    if width < BLOCK_SIZE or height < BLOCK_SIZE:
+        return None
+    tops = sorted({int(t) // 16 * 16 for t in np.linspace(0, height - BLOCK_SIZE, STRIPS)})
+    rows = read_bands(path, [(y0 + t, y0 + t + BLOCK_SIZE) for t in tops], ["R", "G", "B"],
+                      frame=frame)
+    # one block at a random place in each of STRIP_BLOCKS equal cells across the strip;
+    # those that would touch the face are left out
+    edges = np.linspace(0, width - BLOCK_SIZE, STRIP_BLOCKS + 1).astype(int)
+    found = []
+    for i, top in enumerate(tops):
+        strip = rows[i * BLOCK_SIZE:(i + 1) * BLOCK_SIZE]
+        rng = np.random.default_rng(i)
+        lefts = rng.integers(edges[:-1], np.maximum(edges[1:], edges[:-1] + 1))
+        if face is not None and face[1] < y0 + top + BLOCK_SIZE and y0 + top < face[1] + face[3]:
+            fx0, fx1 = face[0] - x0, face[0] - x0 + face[2]
+            lefts = lefts[(lefts + BLOCK_SIZE <= fx0) | (lefts >= fx1)]
+        found += [strip[:, x:x + BLOCK_SIZE] for x in lefts.tolist()]
+    return _encoded(np.stack(found), spaces) if found else None
+
+
+def _encoded(stack: np.ndarray, spaces: CompColour) -> np.ndarray:
+    """(N, S, S, 3) plate blocks as stored -> float32 ACEScct."""
+    flat = np.ascontiguousarray(stack.reshape(-1, BLOCK_SIZE, 3), np.float32)
     linear = spaces.colour.convert(flat, spaces.plate, spaces.working)
     return colour_match.encode(linear).reshape(stack.shape)
 
@@ -103,9 +141,7 @@ def shot_model(comp_dir: Path, all_frames: list[int], plate_seq: FrameSequence,
     for frame in pick(with_face):
         header = read_header(elements.path(frame), frame=frame)
         face = tuple(header.data_window) if header.attribute(PREFIX + "face", 0) else None
-        plate = read_exr(plate_seq.path(frame), frame=frame, dtype=None)
-        found = blocks(plate.pixels, plate.channel_indices(["R", "G", "B"]),
-                       plate.data_window, face, BLOCKS, spaces)
+        found = strip_blocks(plate_seq.path(frame), frame, face, spaces)
         if found is not None:
             sampled.append(found)
             used.append(frame)
