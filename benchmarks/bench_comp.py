@@ -208,12 +208,19 @@ def memory_child(work: Path, n: int) -> int:
 def run_memory(work: Path, real: list[int]) -> dict:
     mem = work / "mem"
     frames = list(range(FIRST, FIRST + 1000))
-    for sub, name in (("plates", "plate"), ("render/v001", "face")):
-        (mem / sub).mkdir(parents=True, exist_ok=True)
-        for k, frame in enumerate(frames):
-            link = mem / sub / f"{name}.{frame:04d}.exr"
-            if not link.is_symlink():
-                link.symlink_to((work / sub / f"{name}.{real[k % len(real)]:04d}.exr").resolve())
+    (mem / "plates").mkdir(parents=True, exist_ok=True)
+    (mem / "render" / "v001").mkdir(parents=True, exist_ok=True)
+    for k, frame in enumerate(frames):
+        link = mem / "plates" / f"plate.{frame:04d}.exr"
+        if not link.is_symlink():
+            link.symlink_to((work / "plates" / f"plate.{real[k % len(real)]:04d}.exr").resolve())
+        # an element must say which frame it is (comp refuses one copied over another), so
+        # each frame gets its own file: a real element's pixels under this frame's number
+        element = mem / "render" / "v001" / f"face.{frame:04d}.exr"
+        if element.is_symlink():  # made by an older version of this benchmark
+            element.unlink()
+        if not element.is_file():
+            write_exr(element, element_image(k % len(real), frame))
     shutil.copy(work / "render" / "v001" / "options.json", mem / "render" / "v001")
     shot = setup_shot(mem / "shot", mem / "plates", mem / "render" / "v001", frames)
     out = {}
