@@ -23,13 +23,13 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import MediaError, WorkAreaError
 from ..face.element import PREFIX, element_channels, read_element, unpremultiply
-from ..io.exr import Attribute, ExrHeader, as_float32, read_bands, read_header
+from ..io.exr import Attribute, ExrHeader, ExrImage, as_float32, read_bands, read_header
 from ..io.plate_check import PlateCheck, written_back
 from ..io.sequences import FrameSequence, format_frames
 from ..io.streaming import WriteBehind, iter_sequence, write_frame
@@ -153,12 +153,13 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                 report.passed_through.append(frame)
             spread = (None if box is None else detail.frame_spread(
                 look.detail, element.model_pixel, f"face element, frame {frame}"))
-            record.write_frame_record(comp_dir, record.frame_record(
+            match = record.frame_record(
                 frame, render=render_dir.name, colourspaces=colourspaces, look=look, box=box,
                 element_box=element.box, stats=stats.get(frame), grain_model=grain_model,
-                spread=spread), plate_seq.padding)
+                spread=spread)
             header = headers[frame]
-            writer.submit(write_frame, out_seq.path(frame), out,
+            writer.submit(_write_comped, comp_dir, match, plate_seq.padding,
+                          out_seq.path(frame), out,
                           compression=written_back(header, cfg.comp.compression)[0],
                           pixel_type=list(_formats(header)), tile_size=header.tile_size)
             report.written.append(frame)
@@ -170,6 +171,15 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
         extra={"version": comp_dir.name, "frames": format_frames(plate_frames),
                "written": len(report.written)})
     return report
+
+
+def _write_comped(comp_dir: Path, match: dict[str, Any], padding: int, path: Path,
+                  image: ExrImage, **options: Any) -> bool:
+    """On a writer thread: a frame's match record, then the frame (so a frame on disk
+    always has its record; a rerun rewrites a frame that is missing). Both are fsynced
+    before their rename, which costs the main thread nothing here."""
+    record.write_frame_record(comp_dir, match, padding)
+    return write_frame(path, image, **options)
 
 
 def _element_provenance(render_dir: Path, licence_id: str) -> dict[str, str]:
