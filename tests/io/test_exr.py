@@ -18,6 +18,7 @@ from vfx_double.io.exr import (
     as_half,
     read_exr,
     read_header,
+    take_channels,
     write_exr,
 )
 from vfx_double.io.sequences import FrameSequence
@@ -379,3 +380,12 @@ def test_as_half_is_numpys_conversion_bit_for_bit() -> None:
         got = as_half(view)
         assert got.dtype == np.float16 and got.shape == view.shape
         np.testing.assert_array_equal(got.view(np.uint16), view.astype(np.float16).view(np.uint16))
+
+
+def test_take_channels_is_a_view_for_a_run_and_a_copy_otherwise() -> None:
+    pixels = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    for index, view in (([0, 1, 2], True), ([2, 3, 4, 5], True), ([4], True),
+                        ([0, 2, 1], False), ([1, 3], False)):
+        got = take_channels(pixels, index)
+        np.testing.assert_array_equal(got, pixels[..., index])
+        assert np.may_share_memory(got, pixels) is view, index

@@ -17,7 +17,7 @@ from ..config import Comp
 from ..face.crop import Box, sub_box
 from ..face.element import Element, unpremultiply
 from ..face.matte import margin, refine_matte
-from ..io.exr import ExrImage, as_float32, as_half
+from ..io.exr import ExrImage, as_float32, as_half, take_channels
 from . import colour_match, detail, grain
 
 
@@ -102,11 +102,11 @@ def comp_frame(plate: ExrImage, element: Element, look: Comp, spaces: CompColour
         work = box if t is None else grow(box, detail.margin(t), plate.data_window)
         wy, wx = sub_box(plate.data_window, work)
         # the box's plate in the working space, before any output conversion of the frame
-        plate_lin = spaces.colour.convert(as_float32(_rgb(plate.pixels[wy, wx], rgb_idx)),
-                                          spaces.plate, spaces.working)
+        stored = take_channels(plate.pixels[wy, wx], rgb_idx)
+        plate_lin = spaces.colour.convert(as_float32(stored), spaces.plate, spaces.working)
     if spaces.output != spaces.plate:
-        converted = spaces.colour.convert(as_float32(_rgb(pixels, rgb_idx)), spaces.plate,
-                                          spaces.output)
+        converted = spaces.colour.convert(as_float32(take_channels(pixels, rgb_idx)),
+                                          spaces.plate, spaces.output)
         pixels[..., rgb_idx] = _stored(converted, pixels.dtype)
     if found is None:
         return pixels, None
@@ -142,26 +142,17 @@ def comp_frame(plate: ExrImage, element: Element, look: Comp, spaces: CompColour
                                         spaces.output), pixels.dtype)
     region = pixels[ys, xs]  # a view: writing it writes the frame
     put = matte > 0.0  # where the matte is 0 the plate keeps its stored value
-    first = rgb_idx[0]
-    if rgb_idx == [first, first + 1, first + 2]:
-        np.copyto(region[..., first:first + 3], out, where=put[:, :, None])
+    target = take_channels(region, rgb_idx)
+    if np.may_share_memory(target, region):  # a view: written where the matte is above 0
+        np.copyto(target, out, where=put[:, :, None])
     else:
-        region[..., rgb_idx] = np.where(put[:, :, None], out, region[..., rgb_idx])
+        region[..., rgb_idx] = np.where(put[:, :, None], out, target)
     if plate.has_channel("A"):
         a = plate.channel_indices(["A"])[0]
         alpha = as_float32(region[..., a:a + 1])[..., 0]
         np.copyto(region[..., a], _stored(matte + alpha * (1.0 - matte), pixels.dtype),
                   where=put)
     return pixels, box
-
-
-def _rgb(pixels: np.ndarray, rgb_idx: list[int]) -> np.ndarray:
-    """R, G, B of ``(H, W, C)`` ``pixels``: a view when they are neighbours (a plate's
-    R, G, B lead), else a copy (NumPy's gather along the last axis is slow)."""
-    first = rgb_idx[0]
-    if rgb_idx == [first, first + 1, first + 2]:
-        return pixels[..., first:first + 3]
-    return pixels[..., rgb_idx]
 
 
 def _stored(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

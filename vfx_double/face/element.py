@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MediaError
-from ..io.exr import Attribute, ExrImage, as_float32, read_exr
+from ..io.exr import Attribute, ExrImage, as_float32, read_exr, take_channels
 from ..records import check_schema
 
 #: every attribute this tool writes into an EXR header starts with this
@@ -140,11 +140,7 @@ def read_element(path: Path, frame: int, expect: dict[str, str] | None = None) -
     if missing:
         raise MediaError(where, f"element channels {', '.join(names)}",
                          f"missing {', '.join(missing)}", "re-render this frame")
-    index = image.channel_indices(list(names))
-    # the element's channels in their order (as render writes them) are a view, not a
-    # per-value gather
-    pixels = as_float32(image.pixels[..., :len(index)] if index == list(range(len(index)))
-                      else image.pixels[..., index])
+    pixels = as_float32(take_channels(image.pixels, image.channel_indices(list(names))))
     bad = ~np.isfinite(pixels)
     if bad.any():
         y, x = np.argwhere(bad.any(axis=2))[0]

@@ -327,6 +327,16 @@ def as_float32(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels, np.float32)
 
 
+def take_channels(pixels: np.ndarray, index: Sequence[int]) -> np.ndarray:
+    """``pixels[..., index]``: a view when ``index`` is a run of neighbouring channels in
+    order (a plate's R, G, B lead it; an element's channels are in their written order),
+    else a copy (NumPy's gather along the last axis costs more than the decode)."""
+    index = list(index)
+    if index and index == list(range(index[0], index[0] + len(index))):
+        return pixels[..., index[0]:index[0] + len(index)]
+    return pixels[..., index]
+
+
 def as_half(pixels: np.ndarray) -> np.ndarray:
     """``pixels`` (any shape, float32 or float64) as float16, through OpenCV's conversion:
     bit-identical to NumPy's ``astype(np.float16)`` (round to nearest even, overflow to
