@@ -29,7 +29,7 @@ def write_plate(folder, frame, pixels, channels=("R", "G", "B", "A"), window=Non
               pixel_type=formats, overwrite=True)
 
 
-def write_element(folder, frame, colour, alpha, matte, box=BOX, face=1):
+def write_element(folder, frame, colour, alpha, matte, box=BOX, face=1, display=(0, 0, W, H)):
     h, w = box[3], box[2]
     colour = np.broadcast_to(np.asarray(colour, np.float32), (h, w, 3))
     alpha = np.broadcast_to(np.asarray(alpha, np.float32), (h, w))
@@ -42,7 +42,7 @@ def write_element(folder, frame, colour, alpha, matte, box=BOX, face=1):
              Attribute("vfx_double/frame", "int", frame)]
     write_exr(folder / f"face.{frame:04d}.exr",
               ExrImage(pixels=pixels.astype(np.float16), channels=CHANNELS, data_window=box,
-                       display_window=(0, 0, W, H), attributes=attrs), overwrite=True)
+                       display_window=display, attributes=attrs), overwrite=True)
 
 
 @pytest.fixture

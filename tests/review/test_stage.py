@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.comp.test_stage import write_element
 from tests.shots import make_shot, write_frames
 from vfx_double.cli import main
 from vfx_double.color import DEFAULT_CONFIG, ColourConfig
 from vfx_double.errors import LicenceError, MediaError, ProvenanceError
-from vfx_double.face.element import CHANNELS, SCHEMA_TAG
 from vfx_double.io import movie
-from vfx_double.io.exr import Attribute, ExrImage, read_exr, write_exr
+from vfx_double.io.exr import read_exr
 from vfx_double.provenance import watermark
 from vfx_double.provenance.signing import TRUST_FILE, make_local_ca
 from vfx_double.review import report as report_mod
@@ -33,15 +33,8 @@ def _element(folder: Path, frame: int) -> None:
     yy, xx = np.mgrid[0:h, 0:w]
     disc = (((xx - w / 2) ** 2 + (yy - h / 2) ** 2) < (w / 2.5) ** 2).astype(np.float32)
     colour = np.stack([0.9 * disc, 0.3 * disc, 0.1 + 0.05 * frame % 3 * disc], -1)
-    pixels = np.concatenate([colour, disc[..., None], disc[..., None]], -1)
-    attrs = [Attribute("vfx_double/schema", "string", SCHEMA_TAG),
-             Attribute("vfx_double/face", "int", 1),
-             Attribute("vfx_double/modelHash", "string", "ab" * 32),
-             Attribute("vfx_double/licenceId", "string", "TEST-0001"),
-             Attribute("vfx_double/frame", "int", frame)]
-    write_exr(folder / f"face.{frame:04d}.exr",
-              ExrImage(pixels=pixels.astype(np.float16), channels=CHANNELS, data_window=BOX,
-                       display_window=(0, 0, W, H), attributes=attrs), overwrite=True)
+    # premultiplied by the disc as the element stores it (nothing outside the disc shows)
+    write_element(folder, frame, colour, disc, disc, box=BOX, display=(0, 0, W, H))
 
 
 @pytest.fixture(scope="module")
