@@ -1,7 +1,8 @@
 """Pass one decodes only the rows around the face between detections (issue 15): what it
 finds is exactly what whole reads find, on the demo's photographed face following a smooth
 camera move, when the plan falls short (a tight margin, the face jumping between frames)
-and when the face is lost for a frame."""
+and when the face is lost for a frame. Pass two crops from the pixels pass one kept around
+the face, the same crops bit for bit as decoding the plate again."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from vfx_double.config import Performer, Track
 from vfx_double.demo.plates import build_world, demo_moves, write_demo_sequence, write_plate
 from vfx_double.io.exr import read_exr, write_exr
 from vfx_double.io.sequences import FrameSequence
-from vfx_double.track import rows
+from vfx_double.track import kept, rows
 from vfx_double.track.backends import get_backend
-from vfx_double.track.run import PassOne, pass_one
+from vfx_double.track.kept import KeptRegions
+from vfx_double.track.run import PassOne, crop_frames, finish, pass_one
 
 LOGC3 = "ARRI LogC3 (EI800)"
 SIZE = (960, 540)
@@ -65,10 +67,11 @@ def smooth_whole(plates, colour, backend) -> PassOne:
     return track(plates["smooth"], colour, backend, plan_rows=False)
 
 
-def track(seq: FrameSequence, colour: ColourConfig, backend, plan_rows: bool) -> PassOne:
+def track(seq: FrameSequence, colour: ColourConfig, backend, plan_rows: bool,
+          kept: KeptRegions | None = None) -> PassOne:
     cfg = SimpleNamespace(track=Track(redetect_every=6))
     return pass_one(seq, FRAMES, LOGC3, colour, backend, cfg, Performer(),  # type: ignore[arg-type]
-                    plan_rows=plan_rows)
+                    plan_rows=plan_rows, kept=kept)
 
 
 def assert_same(got: PassOne, expected: PassOne) -> None:
@@ -137,3 +140,48 @@ def test_a_data_window_off_the_corner(plates, colour, backend, smooth_whole) -> 
     assert_same(got, whole)
     for a, b in zip(got.points, smooth_whole.points):
         np.testing.assert_array_equal(a, b + [6, 10])
+
+
+class Crops:
+    """Stands in for the faceset writer: keeps what pass two gives it."""
+
+    def __init__(self) -> None:
+        self.crops: dict[int, np.ndarray] = {}
+        self.skipped: dict[int, str] = {}
+
+    def add(self, frame: int, crop: np.ndarray, *args, **kwargs) -> None:
+        self.crops[frame] = crop
+
+    def skip(self, frame: int, reason: str) -> None:
+        self.skipped[frame] = reason
+
+
+@pytest.mark.parametrize(("name", "margin"), [("offset", kept.MARGIN), ("offset", -0.3),
+                                              ("jumps", kept.MARGIN)],
+                         ids=["kept", "kept too tight", "face jumping"])
+def test_pass_two_crops_from_what_pass_one_kept(plates, colour, backend, tmp_path, name, margin,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crops made from pass one's kept pixels are those made by decoding the plate
+    again; where the smoothed crop's box is not all kept (here: kept too tight, or the
+    face jumping) pass two decodes it, and the crop is the same again."""
+    monkeypatch.setattr(kept, "MARGIN", margin)
+    cfg = SimpleNamespace(track=Track(redetect_every=6))
+    seq = plates[name]
+    regions = KeptRegions(tmp_path / "plate.raw", cfg.track.crop_size, cfg.track.coverage)
+    found = track(seq, colour, backend, plan_rows=True, kept=regions)
+    regions.finish()
+    result = finish(found, "plate", seq, LOGC3, backend, cfg, Performer(), fps=24.0)  # type: ignore[arg-type]
+    got, expected = Crops(), Crops()
+    crop_frames(result, found, seq, colour, "ACEScct", cfg, got, kept=regions)  # type: ignore[arg-type]
+    crop_frames(result, found, seq, colour, "ACEScct", cfg, expected)  # type: ignore[arg-type]
+    assert len(expected.crops) >= 5 and got.skipped == expected.skipped
+    assert got.crops.keys() == expected.crops.keys()
+    for frame, crop in expected.crops.items():
+        np.testing.assert_array_equal(got.crops[frame], crop)
+    assert regions.hits + regions.misses == len(expected.crops)
+    if margin < 0:
+        assert regions.hits == 0
+    elif name == "offset":
+        assert regions.misses == 0
+    regions.close()
+    assert not regions.path.exists()

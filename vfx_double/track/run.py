@@ -33,6 +33,7 @@ from .backends import FaceBox, LandmarkBackend
 from .display import DisplayFrame, display_u8
 from .follow import Follower
 from .gaps import fill_gaps, gap_ranges
+from .kept import KeptRegions
 from .measures import head_pose, sharpness
 from .rows import RowPlan
 from .smooth import smooth_landmarks
@@ -63,10 +64,11 @@ class PassOne:
 def pass_one(seq: FrameSequence, frames: list[int], colourspace: str, colour: ColourConfig,
              backend: LandmarkBackend, cfg: ShotConfig, performer: Performer,
              hint: FaceBox | None = None, progress: ProgressFn | None = None,
-             plan_rows: bool = True) -> PassOne:
+             plan_rows: bool = True, kept: KeptRegions | None = None) -> PassOne:
     """Follow the performer through ``frames``. With ``plan_rows`` a frame between
     detections is decoded only around the face (:mod:`.rows`); what is found is the same
-    either way (a frame whose rows fall short is read whole)."""
+    either way (a frame whose rows fall short is read whole). ``kept`` keeps the decoded
+    pixels around each face found, for pass two."""
     found = PassOne(frames)
     follower = Follower(backend, performer, cfg.track.min_confidence,
                         cfg.track.redetect_every, hint=hint)
@@ -111,6 +113,10 @@ def pass_one(seq: FrameSequence, frames: list[int], colourspace: str, colour: Co
             found.points.append(marks.points + offset)
             found.confidence.append(float(marks.confidence))
             found.sharpness.append(_quick_sharpness(rgb, marks.points, cfg.track.coverage))
+            if kept is not None:
+                # rgb.pixels: the rows decoded, or the whole frame after a miss
+                kept.keep(frame, rgb.pixels, (dx, dy + rgb.rows[0], rgb.pixels.shape[1],
+                                              rgb.rows[1] - rgb.rows[0]), marks.points + offset)
         found.others.append([_shift(b, dx, dy) for b in faces.others])
         if found.chosen is None and follower.chosen is not None:
             found.chosen, found.chosen_frame = _shift(follower.chosen, dx, dy), frame
@@ -232,11 +238,14 @@ def frame_hint(seq: FrameSequence, frame: int, colourspace: str, colour: ColourC
 def track_sequence(name: str, seq: FrameSequence, frames: list[int], colourspace: str,
                    colour: ColourConfig, backend: LandmarkBackend, cfg: ShotConfig,
                    performer: Performer, fps: float, hint: FaceBox | None = None,
-                   progress: ProgressFn | None = None) -> tuple[TrackResult, PassOne, float]:
+                   progress: ProgressFn | None = None, kept: KeptRegions | None = None
+                   ) -> tuple[TrackResult, PassOne, float]:
     """Track one sequence at its own frame rate ``fps`` (smoothing is in seconds)."""
     start = time.perf_counter()
     found = pass_one(seq, frames, colourspace, colour, backend, cfg, performer, hint=hint,
-                     progress=progress)
+                     progress=progress, kept=kept)
+    if kept is not None:
+        kept.finish()
     result = finish(found, name, seq, colourspace, backend, cfg, performer, fps=fps)
     return result, found, time.perf_counter() - start
 
@@ -244,9 +253,10 @@ def track_sequence(name: str, seq: FrameSequence, frames: list[int], colourspace
 def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour: ColourConfig,
                 network: str, cfg: ShotConfig, out: FacesetWriter, qc_sink: Callable | None = None,
                 progress: ProgressFn | None = None,
-                sources: dict[int, str] | None = None) -> float:
+                sources: dict[int, str] | None = None, kept: KeptRegions | None = None) -> float:
     """Pass two: write the aligned crops through ``out`` (with each frame's source file
-    sha256 from ``sources``); return the median sharpness."""
+    sha256 from ``sources``); return the median sharpness. A crop whose pixels pass one
+    kept (``kept``) is made from them instead of decoding the plate again."""
     size = cfg.track.crop_size
     sharp = np.asarray(found.sharpness)
     have = np.array([p is not None for p in found.points])
@@ -270,10 +280,19 @@ def crop_frames(result: TrackResult, found: PassOne, seq: FrameSequence, colour:
             window = windows.get(frame) or read_header(seq.path(frame)).data_window
             box = aligned_crop_box(result.matrices[i], size, window) if reasons[i] is None else None
             if box is not None:
-                bands[frame] = (box[1], box[1] + box[3]), window
+                bands[frame] = box, window
         wanted = list(bands)
-        images = read_ahead_of(wanted, lambda f: _read_band(seq, f, *bands[f]),
-                               f"read {seq.pattern}")
+
+        def read(frame: int) -> _Band:
+            box, window = bands[frame]
+            pixels = kept.take(frame, box) if kept is not None else None
+            if pixels is None:
+                return _read_band(seq, frame, (box[1], box[1] + box[3]), window)
+            # Exactly the crop's box: aligned_crop finds the same box in it (its corner
+            # is on the same grid) and makes the same crop. Checked by pass one.
+            return _Band(as_float32(pixels), box)
+
+        images = read_ahead_of(wanted, read, f"read {seq.pattern}")
     wanted_set = set(wanted)
     check = PlateCheck(seq)
 

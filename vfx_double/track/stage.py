@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from ..config import Performer
 from ..errors import ConfigError
 from ..face.faceset import FacesetWriter
 from ..face.track import TrackResult
+from ..io.atomic import sweep_stale, temp_path_for
 from ..io.exr import ExrImage
 from ..io.sequences import FrameSequence
 from ..progress import stage_progress
@@ -25,6 +28,7 @@ from .coverage import coverage
 from .coverage_plot import plot_coverage
 from .coverage_report import CoverageReport
 from .display import display_u8
+from .kept import KeptRegions
 from .preview import PreviewWriter
 from .qc import QcFrame, contact_sheet, resized
 from .run import PassOne, crop_frames, frame_hint, track_sequence
@@ -90,43 +94,47 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
     backend = get_backend(cfg.track.backend, weights=cfg.track.weights,
                           where=cfg.where("track", "backend"))
     spaces = {"plate": shot.spaces.plate, "actor": shot.spaces.reference}
-    try:
-        hint = (frame_hint(plate_seq, cfg.performer.frame, spaces["plate"], colour, backend, cfg)
-                if cfg.performer.select == "frame" and cfg.performer.frame is not None else None)
-        jobs = [("plate", plate_seq, plate_frames, cfg.performer, hint),
-                ("actor", ref_seq, ref_frames, Performer(), None)]
-        tracked: dict[str, tuple[TrackResult, PassOne, FrameSequence]] = {}
-        seconds: dict[str, float] = {}
-        for name, seq, seq_frames, performer, seed in jobs:
-            with stage_progress(bar, len(seq_frames), f"track {name}") as update:
-                result, found, secs = track_sequence(name, seq, seq_frames, spaces[name], colour,
-                                                     backend, cfg, performer,
-                                                     shot.footage_config(name).fps, hint=seed,
-                                                     progress=update)
-            tracked[name] = (result, found, seq)
-            seconds[name] = secs
-    finally:
-        backend.close()
+    # Pass two crops from the pixels pass one decoded around the face where it can.
+    with _kept(shot, list(spaces)) as kept:
+        try:
+            hint = (frame_hint(plate_seq, cfg.performer.frame, spaces["plate"], colour, backend,
+                               cfg) if cfg.performer.select == "frame"
+                    and cfg.performer.frame is not None else None)
+            jobs = [("plate", plate_seq, plate_frames, cfg.performer, hint),
+                    ("actor", ref_seq, ref_frames, Performer(), None)]
+            tracked: dict[str, tuple[TrackResult, PassOne, FrameSequence]] = {}
+            seconds: dict[str, float] = {}
+            for name, seq, seq_frames, performer, seed in jobs:
+                with stage_progress(bar, len(seq_frames), f"track {name}") as update:
+                    result, found, secs = track_sequence(
+                        name, seq, seq_frames, spaces[name], colour, backend, cfg, performer,
+                        shot.footage_config(name).fps, hint=seed, progress=update,
+                        kept=kept[name])
+                tracked[name] = (result, found, seq)
+                seconds[name] = secs
+        finally:
+            backend.close()
 
-    track_dir = shot.new_version("track")
-    faceset_dir = shot.new_version("faceset")
-    report = TrackReport(track_dir, faceset_dir, seconds=seconds)
-    for name, (result, found, seq) in tracked.items():
-        result.save(track_dir / ("track.json" if name == "plate" else f"{name}.json"))
-        report.results[name] = result
-        start = time.perf_counter()
-        with FacesetWriter(faceset_dir / name, result.sequence, shot.spaces.network,
-                           cfg.track.crop_size, cfg.track.coverage, seq.padding) as writer:
-            with stage_progress(bar, len(result.frames), f"faceset {name}") as update, \
-                    _qc(qc, track_dir / "qc", name, result, found, shot) as sink:
-                median = crop_frames(result, found, seq, colour, shot.spaces.network, cfg,
-                                     writer, qc_sink=sink, progress=update,
-                                     sources=ref_sources if name == "actor" else None)
-            facesets = writer.finish(median, str(track_dir.relative_to(cfg.shot_dir)))
-        report.seconds[name] += time.perf_counter() - start
-        report.facesets[name] = facesets
-        if qc:
-            report.qc_files += sorted((track_dir / "qc").glob(f"{name}_*"))
+        track_dir = shot.new_version("track")
+        faceset_dir = shot.new_version("faceset")
+        report = TrackReport(track_dir, faceset_dir, seconds=seconds)
+        for name, (result, found, seq) in tracked.items():
+            result.save(track_dir / ("track.json" if name == "plate" else f"{name}.json"))
+            report.results[name] = result
+            start = time.perf_counter()
+            with FacesetWriter(faceset_dir / name, result.sequence, shot.spaces.network,
+                               cfg.track.crop_size, cfg.track.coverage, seq.padding) as writer:
+                with stage_progress(bar, len(result.frames), f"faceset {name}") as update, \
+                        _qc(qc, track_dir / "qc", name, result, found, shot) as sink:
+                    median = crop_frames(result, found, seq, colour, shot.spaces.network, cfg,
+                                         writer, qc_sink=sink, progress=update,
+                                         sources=ref_sources if name == "actor" else None,
+                                         kept=kept[name])
+                facesets = writer.finish(median, str(track_dir.relative_to(cfg.shot_dir)))
+            report.seconds[name] += time.perf_counter() - start
+            report.facesets[name] = facesets
+            if qc:
+                report.qc_files += sorted((track_dir / "qc").glob(f"{name}_*"))
 
     # Against the actor frames the faceset kept: those are what the model will learn from.
     cover = coverage(report.results["plate"], report.results["actor"],
@@ -147,6 +155,26 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
                extra={"frames": [plate_frames[0], plate_frames[-1]], "backend": cfg.track.backend,
                       "track_version": track_dir.name, "faceset_version": faceset_dir.name})
     return report
+
+
+@contextlib.contextmanager
+def _kept(shot: Shot, names: list[str]) -> Iterator[dict[str, KeptRegions]]:
+    """Pass one's kept pixels (:mod:`.kept`) of each sequence, in a scratch folder beside
+    the track versions, removed on leaving; named as a temp file of this process, so the
+    next run sweeps the folder of a run that was killed."""
+    stage_dir = shot.area.stage_dir("track")
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale(stage_dir, folders=True)
+    folder = temp_path_for(stage_dir / "pass-one")
+    folder.mkdir()
+    kept = {name: KeptRegions(folder / f"{name}.raw", shot.cfg.track.crop_size,
+                              shot.cfg.track.coverage) for name in names}
+    try:
+        yield kept
+    finally:
+        for regions in kept.values():
+            regions.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class _qc:
