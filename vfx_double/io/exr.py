@@ -410,18 +410,23 @@ def write_exr(path: str | os.PathLike[str], image: ExrImage, *, compression: str
         raise _exists_error(path)
     try:
         with atomic_path(path, overwrite=overwrite) as tmp:
-            out = oiio.ImageOutput.create("openexr")
-            ok = out.open(str(tmp), spec)
-            ok = ok and out.write_image(np.ascontiguousarray(image.pixels))
-            ok = out.close() and ok
-            if not ok:
-                raise MediaError(where, "a written EXR file", out.geterror() or oiio.geterror(),
-                                 "check free disk space and permissions on the folder")
+            write_spec(tmp, spec, image.pixels, where)
     except FileExistsError as err:
         raise _exists_error(path) from err
     except OSError as err:
         raise MediaError(where, "a writable folder", str(err),
                          "check free disk space and permissions on the folder") from err
+
+
+def write_spec(path: Path, spec: oiio.ImageSpec, pixels: np.ndarray, where: str) -> None:
+    """``pixels`` to ``path`` as OpenImageIO's ``spec`` says, in place (no temp file)."""
+    out = oiio.ImageOutput.create("openexr")
+    ok = out.open(str(path), spec)
+    ok = ok and out.write_image(np.ascontiguousarray(pixels))
+    ok = out.close() and ok
+    if not ok:
+        raise MediaError(where, "a written EXR file", out.geterror() or oiio.geterror(),
+                         "check free disk space and permissions on the folder")
 
 
 def _exists_error(path: Path) -> WorkAreaError:

@@ -76,22 +76,25 @@ def readable_exr(path: Path) -> bool:
     return True
 
 
-def write_frame(path: Path, image: ExrImage, **options: Any) -> bool:
-    """Write one output frame of a stage (``write_exr`` ``options``) unless a complete one
-    is already there; True when this call wrote it.
+def write_frame(path: Path, image: ExrImage, *, write: Callable[..., Any] | None = None,
+                **options: Any) -> bool:
+    """Write one output frame of a stage (``write_exr`` ``options``; ``write``: a writer
+    other than ``write_exr`` with its ``overwrite`` contract) unless a complete one is
+    already there; True when this call wrote it.
 
     Two farm chunks or two comps on the same frames of one version race for a frame: the
     one that links it first wins, and the other finds a complete frame made from the same
     options, which it keeps instead of failing (one line telling a TD to "pass
     overwrite=True" before). A frame there that does not decode is broken and replaced."""
     path = Path(path)
+    write = write or write_exr
     if path.exists():
         if readable_exr(path):
             return False
-        write_exr(path, image, overwrite=True, **options)
+        write(path, image, overwrite=True, **options)
         return True
     try:
-        write_exr(path, image, overwrite=False, **options)
+        write(path, image, overwrite=False, **options)
     except WorkAreaError:
         if readable_exr(path):
             return False
