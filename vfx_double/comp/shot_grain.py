@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -163,14 +163,27 @@ def _read(path: Path) -> grain.GrainModel | None:
 
 
 def frame_model(shot: grain.GrainModel | None, plate: ExrImage,
-                face: tuple[int, int, int, int] | None, spaces: CompColour) -> FrameGrain:
+                face: tuple[int, int, int, int] | None, spaces: CompColour,
+                whole: Callable[[], ExrImage] | None = None) -> FrameGrain:
     """The grain for one frame: the shot's when the frame's check blocks agree with it,
-    else the frame's own estimate (None: no room for blocks on this frame)."""
-    rgb = plate.channel_indices(["R", "G", "B"])
+    else the frame's own estimate (None: no room for blocks on this frame).
+
+    ``whole``: ``plate`` is some of the frame's rows (the face's), and this reads the whole
+    frame. The check is then made on the blocks beside the face in those rows; the whole
+    frame is decoded only when they have no room for it, or for the frame's own estimate,
+    which is made on the whole frame as always."""
     if shot is not None:
+        rgb = plate.channel_indices(["R", "G", "B"])
         check = blocks(plate.pixels, rgb, plate.data_window, face, CHECK_BLOCKS, spaces)
+        if check is None and whole is not None:
+            plate, whole = whole(), None
+            rgb = plate.channel_indices(["R", "G", "B"])
+            check = blocks(plate.pixels, rgb, plate.data_window, face, CHECK_BLOCKS, spaces)
         if check is not None and agrees(grain.estimate(check), shot):
             return FrameGrain(shot)
+    if whole is not None:
+        plate = whole()
+    rgb = plate.channel_indices(["R", "G", "B"])
     own = blocks(plate.pixels, rgb, plate.data_window, face, BLOCKS, spaces)
     return FrameGrain(None) if own is None else FrameGrain(grain.estimate(own), own=True)
 

@@ -7,9 +7,14 @@ Two passes over the frames asked for:
    they are smoothed over time with zero lag. A frame's smoothed value depends only on the
    frames within :func:`colour_match.window` of it, so the pass reads that many frames
    around the range and farm chunks give exactly what one whole-shot run gives;
-2. the comp: plates read ahead on a thread, elements beside them, each frame comped
-   inside its matte's box (:mod:`.blend`) and written behind on worker threads. Memory
-   holds a few frames whatever the length of the shot.
+2. the comp: elements and plates read ahead on a thread, each frame comped inside its
+   matte's box (:mod:`.blend`) and written behind on worker threads. Only the plate rows
+   the face's comp reads and changes are decoded and encoded again; every other row of
+   the output is the plate's own compressed chunk, copied byte for byte
+   (:mod:`..io.exr_chunks`; a tiled plate, another output compression or colourspace
+   decode and write the frame whole). So the comp checks the plate pixels of those rows
+   (``validate`` checks them all), and rows it never touches keep whatever they store.
+   Memory holds a few frames whatever the length of the shot.
 
 A rerun continues the latest comp version made from the same render, settings and plate,
 and writes only frames that are missing or do not decode.
@@ -22,22 +27,26 @@ import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from ..config import Comp
 from ..errors import MediaError, WorkAreaError
-from ..face.element import PREFIX, element_channels, read_element, unpremultiply
-from ..io.exr import Attribute, ExrHeader, ExrImage, as_float32, read_bands, read_header
+from ..face.element import PREFIX, Element, element_channels, read_element, unpremultiply
+from ..face.matte import margin
+from ..io.exr import Attribute, ExrHeader, ExrImage, as_float32, read_bands, read_exr, read_header
+from ..io.exr_chunks import lines_per_chunk, write_band
 from ..io.plate_check import PlateCheck, written_back
 from ..io.sequences import FrameSequence, format_frames
-from ..io.streaming import WriteBehind, iter_sequence, write_frame
+from ..io.streaming import WriteBehind, read_ahead_of, write_frame
 from ..progress import stage_progress
 from ..records import hash_file, read_json
 from ..shot import FrameReport, open_shot
 from . import colour_match, detail, record, shot_grain
-from .blend import CompColour, comp_frame
+from .blend import CompColour, comp_frame, grow
 
 #: temporal smoothing of the colour statistics, in frames (Gaussian sigma)
 STATS_SIGMA = 4.0
@@ -130,14 +139,37 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
     provenance = shot.provenance(colourspace=spaces.output, render=render_dir.name,
                                  modelHash=expect["modelHash"])
     colourspaces = {"plate": spaces.plate, "working": spaces.working, "output": spaces.output}
+    compressions = {f: written_back(headers[f], cfg.comp.compression)[0] for f in todo}
+
+    def read(frame: int) -> tuple[Element, ExrImage, bool]:
+        """On the read-ahead thread: the element, then the plate: only the rows the face's
+        comp reads and writes when the frame can be written by splicing, else whole."""
+        element = read_element(elements.path(frame), frame, expect)
+        header, path = headers[frame], plate_seq.path(frame)
+        rows = (_plate_rows(element, look, header) if spaces.output == spaces.plate
+                and compressions[frame] == header.compression else None)
+        if rows is None:
+            return element, read_exr(path, dtype=None, frame=frame), False
+        pixels = read_bands(path, [rows], list(header.channels), frame=frame)
+        x, _, width, _ = header.data_window
+        return element, ExrImage(pixels=pixels, channels=header.channels,
+                                 data_window=(x, rows[0], width, rows[1] - rows[0]),
+                                 display_window=header.display_window,
+                                 attributes=header.attributes,
+                                 compression=header.compression), True
+
     with stage_progress(bar, len(todo), f"comp {cfg.shot}") as progress, \
             WriteBehind() as writer:
-        for frame, plate in iter_sequence(plate_seq, todo, dtype=None):
+        for frame, (element, plate, rows_only) in read_ahead_of(todo, read,
+                                                                f"read {plate_seq.pattern}"):
             check.image(frame, plate)
-            element = read_element(elements.path(frame), frame, expect)
+            plate_path = plate_seq.path(frame)
             grain_model = None
             if look.grain and element.face:
-                frame_grain = shot_grain.frame_model(shot_model, plate, element.box, spaces)
+                frame_grain = shot_grain.frame_model(
+                    shot_model, plate, element.box, spaces,
+                    whole=partial(read_exr, plate_path, dtype=None, frame=frame)
+                    if rows_only else None)
                 grain_model = frame_grain.model
                 if frame_grain.own:
                     report.own_grain.append(frame)
@@ -159,9 +191,9 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
                 spread=spread)
             header = headers[frame]
             writer.submit(_write_comped, comp_dir, match, plate_seq.padding,
-                          out_seq.path(frame), out,
-                          compression=written_back(header, cfg.comp.compression)[0],
-                          pixel_type=list(_formats(header)), tile_size=header.tile_size)
+                          out_seq.path(frame), out, plate_path if rows_only else None,
+                          compression=compressions[frame], pixel_type=list(_formats(header)),
+                          tile_size=header.tile_size)
             report.written.append(frame)
             progress(1)
     report.seconds = time.perf_counter() - start
@@ -174,12 +206,39 @@ def comp_shot(path: str | Path, *, frames: tuple[int, int] | None = None,
 
 
 def _write_comped(comp_dir: Path, match: dict[str, Any], padding: int, path: Path,
-                  image: ExrImage, **options: Any) -> bool:
+                  image: ExrImage, plate: Path | None, **options: Any) -> bool:
     """On a writer thread: a frame's match record, then the frame (so a frame on disk
     always has its record; a rerun rewrites a frame that is missing). Both are fsynced
-    before their rename, which costs the main thread nothing here."""
+    before their rename, which costs the main thread nothing here. With ``plate``,
+    ``image`` is some of the frame's rows, and every other row is the plate's own chunks
+    (:func:`.exr_chunks.write_band`)."""
     record.write_frame_record(comp_dir, match, padding)
-    return write_frame(path, image, **options)
+    if plate is None:
+        return write_frame(path, image, **options)
+    options.pop("tile_size")
+    return write_frame(path, image, write=partial(write_band, plate=plate), **options)
+
+
+def _plate_rows(element: Element, look: Comp, header: ExrHeader) -> tuple[int, int] | None:
+    """The plate rows ``y0 <= y < y1`` the comp of this frame reads and changes (the
+    matte's region, grown by what detail reads around it), on whole EXR chunks; a frame
+    without a face reads one chunk. None when the plate is not stored in scanline chunks
+    the comp can splice."""
+    lines = lines_per_chunk(header.compression)
+    if header.tile_size or lines is None:
+        return None
+    x, y, width, height = window = header.data_window
+    region = (grow(element.box, margin(look.erode, look.feather), window)
+              if element.face and look.mix > 0.0 else None)
+    if region is None:
+        return y, min(y + lines, y + height)
+    t = detail.frame_spread(look.detail, element.model_pixel,
+                            f"face element, frame {element.frame}")
+    if t is not None:
+        region = grow(region, detail.margin(t), window)
+    top = y + (region[1] - y) // lines * lines
+    bottom = y + -(-(region[1] + region[3] - y) // lines) * lines
+    return top, min(bottom, y + height)
 
 
 def _element_provenance(render_dir: Path, licence_id: str) -> dict[str, str]:

@@ -3,8 +3,9 @@ comp): single part, one level, no luminance/chroma, every frame the size of the
 sequence's first, with R, G and B stored as half or float, and finite RGB pixels. A wrong
 frame is refused naming it, before a face lands beside the real one (a 1280x720 frame in
 a 1920x1080 shot) or a NaN spreads through a filter. Track decodes only the rows around
-the face between detections and checks the pixels of every row it decodes; validate
-checks every pixel."""
+the face between detections, and the comp only the face's rows (it copies the others'
+compressed bytes); each checks the pixels of every row it decodes. Validate checks every
+pixel."""
 
 from __future__ import annotations
 
