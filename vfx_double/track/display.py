@@ -8,6 +8,12 @@ whole frame (:meth:`DisplayFrame.full`). It may hold only some rows of the plate
 reads the rows around the face between detections): a slice that needs any other row, or
 the whole frame, reads the whole frame first, so what it gives is always what the whole
 frame read and converted gives.
+
+What the landmark model and the detector look at is smaller than the frame: crops and
+tiles shrunk to their input size (:func:`resampled`). A :class:`DisplayFrame` shrinks the
+plate's pixels as they are encoded (its colourspace: for a log plate, close to the sRGB
+encoding that the shrink of a display frame averaged in) and converts only the result, a
+few hundred pixels square whatever the face's size (issue 15).
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ class DisplayFrame:
         self._whole: np.ndarray | None = None
         self._region: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1
         self._converted: np.ndarray | None = None
+        self._black_code: np.ndarray | None = None
 
     def full(self) -> np.ndarray:
         if self._whole is None:
@@ -119,6 +126,43 @@ class DisplayFrame:
         rx, ry = self._region[:2]
         return self._converted[y0 - ry:y1 - ry, x0 - rx:x1 - rx]
 
+    def whole(self) -> DisplayFrame:
+        """The whole frame for a detection, which looks at all of it: read whole if only
+        some rows are held (a miss); what is taken from it is not in :attr:`asked`."""
+        self._read_all()
+        return DisplayFrame(self.colour, self.pixels, self.colourspace)
+
+    def resampled(self, box: tuple[int, int, int, int], size: tuple[int, int],
+                  interpolation: int) -> np.ndarray:
+        """See :func:`resampled`: the plate's pixels of ``box`` resized as encoded, then
+        converted."""
+        x0, y0, bw, bh = box
+        h, w = self.shape[:2]
+        sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + bw, w), min(y0 + bh, h)
+        if sx1 <= sx0 or sy1 <= sy0:
+            return np.zeros((size[1], size[0], 3), np.uint8)
+        a = self.asked
+        self.asked = (sy0, sy1) if a is None else (min(a[0], sy0), max(a[1], sy1))
+        if sy0 < self.rows[0] or sy1 > self.rows[1]:
+            self._read_all()
+        top = self.rows[0]
+        part = as_float32(self.pixels[sy0 - top:sy1 - top, sx0:sx1, :3])
+        if (sx0, sy0, sx1, sy1) == (x0, y0, x0 + bw, y0 + bh):
+            window = part
+        else:
+            window = np.empty((bh, bw, 3), np.float32)
+            window[:] = self._black()
+            window[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = part
+        return display_u8(self.colour, cv2.resize(window, size, interpolation=interpolation),
+                          self.colourspace)
+
+    def _black(self) -> np.ndarray:
+        """The plate's code value of display black (what lies outside the frame)."""
+        if self._black_code is None:
+            self._black_code = self.colour.convert(np.zeros((1, 1, 3), np.float32),
+                                                   DISPLAY_SPACE, self.colourspace)[0, 0]
+        return self._black_code
+
     def _read_all(self) -> None:
         """The whole frame's pixels in place of some rows: a miss, or a detection."""
         if self.rows == (0, self.shape[0]):
@@ -135,6 +179,24 @@ class DisplayFrame:
         return r is not None and r[0] <= x0 and r[1] <= y0 and x1 <= r[2] and y1 <= r[3]
 
 
-def as_array(image: np.ndarray | DisplayFrame) -> np.ndarray:
-    """The whole frame as an array (a detection looks at all of it)."""
-    return image.full() if isinstance(image, DisplayFrame) else image
+def resampled(image: np.ndarray | DisplayFrame, box: tuple[int, int, int, int],
+              size: tuple[int, int], interpolation: int) -> np.ndarray:
+    """``(size[1], size[0], 3)`` uint8: the ``x, y, w, h`` ``box`` of ``image`` (black
+    where it leaves the frame) resized to ``size`` (width, height) by ``cv2.resize`` with
+    ``interpolation``. An array is resized as it is; a :class:`DisplayFrame` resizes the
+    plate's pixels and converts the result to sRGB (so the two differ by where colour is
+    converted: before or after the resize)."""
+    if isinstance(image, DisplayFrame):
+        return image.resampled(box, size, interpolation)
+    x0, y0, bw, bh = box
+    h, w = image.shape[:2]
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + bw, w), min(y0 + bh, h)
+    if (sx0, sy0, sx1, sy1) == (x0, y0, x0 + bw, y0 + bh):
+        window = image[y0:y0 + bh, x0:x0 + bw]
+    else:
+        window = np.zeros((bh, bw, image.shape[2]), dtype=image.dtype)
+        if sx1 > sx0 and sy1 > sy0:
+            window[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    if (bw, bh) == tuple(size):
+        return np.ascontiguousarray(window)
+    return cv2.resize(window, size, interpolation=interpolation)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..config import Performer
 from .backends import FaceBox, LandmarkBackend, Landmarks
-from .display import DisplayFrame, as_array
+from .display import DisplayFrame
 
 
 @dataclass
@@ -64,14 +64,14 @@ class Follower:
         result = FrameFaces(None)
         boxes: list[FaceBox] | None = None
         if self.previous is None or self.count % self.redetect_every == 0:
-            boxes = self.backend.detect(as_array(image))
+            boxes = self.backend.detect(_whole(image))
             result.detected = True
         self.count += 1
         seed = self._pick(boxes, size) if boxes is not None else self.previous
         marks = self.backend.landmarks(image, seed) if seed is not None else None
         if (marks is None or marks.confidence < self.min_confidence) and boxes is None:
             # Lost between detections: look at the whole frame again before giving up.
-            boxes = self.backend.detect(as_array(image))
+            boxes = self.backend.detect(_whole(image))
             result.detected = True
             seed = self._pick(boxes, size)
             marks = self.backend.landmarks(image, seed) if seed is not None else None
@@ -91,3 +91,8 @@ class Follower:
             near = [b for b in boxes if b.iou(self.previous.scaled(1.5)) > 0.05]
             return choose(near, self.performer, size, hint=self.previous)
         return choose(boxes, self.performer, size, hint=self.hint)
+
+
+def _whole(image: np.ndarray | DisplayFrame) -> np.ndarray | DisplayFrame:
+    """What a detection looks at: all of the frame."""
+    return image.whole() if isinstance(image, DisplayFrame) else image

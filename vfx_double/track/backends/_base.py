@@ -14,7 +14,11 @@ centre of the top-left pixel is (0, 0). A backend that works on a crop maps its 
 back with :func:`crop_square` / :func:`from_crop` so callers never see crop coordinates.
 
 Images are ``(H, W, 3)`` uint8 RGB, display-referred sRGB (the tracker makes them from
-the plate with OCIO), 512 px to 4K wide. Backends do not convert colour.
+the plate with OCIO), 512 px to 4K wide: arrays, or a
+:class:`~vfx_double.track.display.DisplayFrame`, which converts only what is taken from
+it. Backends do not convert colour; they take what they look at through
+:func:`crop_square` or :func:`~vfx_double.track.display.resampled` (shrunk pixels of a
+DisplayFrame are converted after the shrink).
 
 Confidence (``Landmarks.confidence``, 0-1) is what the tracker compares with
 ``track.min_confidence`` (default 0.5): below it the frame is flagged ``low_confidence``
@@ -41,6 +45,8 @@ from typing import ClassVar
 
 import cv2
 import numpy as np
+
+from ..display import DisplayFrame, resampled
 
 
 @dataclass(frozen=True)
@@ -150,14 +156,14 @@ class LandmarkBackend(abc.ABC):
         """What produced the points, recorded in every track, e.g. ``"mediapipe 0.10.21"``."""
 
     @abc.abstractmethod
-    def detect(self, image: np.ndarray) -> list[FaceBox]:
+    def detect(self, image: np.ndarray | DisplayFrame) -> list[FaceBox]:
         """Every face in the whole ``(H, W, 3)`` uint8 RGB frame, highest score first.
 
         Returns ``[]`` when there is none; never raises for "no face".
         """
 
     @abc.abstractmethod
-    def landmarks(self, image: np.ndarray, box: FaceBox) -> Landmarks | None:
+    def landmarks(self, image: np.ndarray | DisplayFrame, box: FaceBox) -> Landmarks | None:
         """Refine the face near ``box``: its 68 points in ``image`` coordinates.
 
         Returns None when no face is found near the box.
@@ -201,7 +207,7 @@ class Crop:
         return self.side / self.size
 
 
-def crop_square(image: np.ndarray, centre: tuple[float, float], side: float,
+def crop_square(image: np.ndarray | DisplayFrame, centre: tuple[float, float], side: float,
                 size: int) -> Crop:
     """The ``side``-pixel square of ``image`` around ``centre``, resampled to ``size``.
 
@@ -213,14 +219,8 @@ def crop_square(image: np.ndarray, centre: tuple[float, float], side: float,
     side_i = max(1, int(round(side)))
     x0 = int(round(centre[0] - side_i / 2.0))
     y0 = int(round(centre[1] - side_i / 2.0))
-    h, w = image.shape[:2]
-    window = np.zeros((side_i, side_i, image.shape[2]), dtype=image.dtype)
-    sx0, sy0 = max(x0, 0), max(y0, 0)
-    sx1, sy1 = min(x0 + side_i, w), min(y0 + side_i, h)
-    if sx1 > sx0 and sy1 > sy0:
-        window[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
     interpolation = cv2.INTER_AREA if side_i > size else cv2.INTER_LINEAR
-    pixels = cv2.resize(window, (size, size), interpolation=interpolation)
+    pixels = resampled(image, (x0, y0, side_i, side_i), (size, size), interpolation)
     return Crop(pixels, x0, y0, side_i, size)
 
 

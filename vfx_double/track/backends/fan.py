@@ -28,6 +28,7 @@ import numpy as np
 from ...errors import TrackingError
 from ...face import ibug68
 from ...records import hash_file
+from ..display import DisplayFrame
 from ._base import FaceBox, LandmarkBackend, Landmarks, check_image, crop_square, from_crop
 
 WEIGHTS_FILE = "2DFAN4.safetensors"
@@ -95,14 +96,14 @@ class FanBackend(LandmarkBackend):
             self._detector = None
         self._model = None
 
-    def detect(self, image: np.ndarray) -> list[FaceBox]:
+    def detect(self, image: np.ndarray | DisplayFrame) -> list[FaceBox]:
         if self._detector is None:
             from .mediapipe import MediaPipeBackend
 
             self._detector = MediaPipeBackend(where=self._where)
         return self._detector.detect(image)
 
-    def landmarks(self, image: np.ndarray, box: FaceBox) -> Landmarks | None:
+    def landmarks(self, image: np.ndarray | DisplayFrame, box: FaceBox) -> Landmarks | None:
         check_image(image, "FanBackend.landmarks")
         if box.width <= 0 or box.height <= 0:
             return None

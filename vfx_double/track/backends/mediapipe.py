@@ -31,6 +31,7 @@ import numpy as np
 
 from ...errors import TrackingError
 from ...face import ibug68
+from ..display import DisplayFrame, resampled
 from ._base import FaceBox, LandmarkBackend, Landmarks, check_image, crop_square, from_crop
 
 #: the detector's smallest reliable face, as a fraction of its (square) input's side:
@@ -102,7 +103,7 @@ class MediaPipeBackend(LandmarkBackend):
 
     # -- detection -----------------------------------------------------------------
 
-    def detect(self, image: np.ndarray) -> list[FaceBox]:
+    def detect(self, image: np.ndarray | DisplayFrame) -> list[FaceBox]:
         """Faces on the proxy and the tiles, merged, each confirmed by FaceMesh.
 
         The full-range detector scores textures (fabric, noise, foliage) up to about
@@ -116,22 +117,21 @@ class MediaPipeBackend(LandmarkBackend):
             boxes += self._detect_tiles(image, tile)
         return [box for box in nms(boxes) if self._confirmed(image, box)]
 
-    def _confirmed(self, image: np.ndarray, box: FaceBox) -> bool:
+    def _confirmed(self, image: np.ndarray | DisplayFrame, box: FaceBox) -> bool:
         found = self._mesh_on_crop(image, box.centre, _CROP_FACTOR * max(box.width, box.height))
         if found is None:
             return False
         cx, cy = found[0].mean(axis=0)
         return box.x0 <= cx <= box.x1 and box.y0 <= cy <= box.y1
 
-    def _detect_proxy(self, image: np.ndarray) -> list[FaceBox]:
+    def _detect_proxy(self, image: np.ndarray | DisplayFrame) -> list[FaceBox]:
         h, w = image.shape[:2]
         scale = min(1.0, _DETECTOR_INPUT / max(h, w))
-        proxy = image if scale == 1.0 else cv2.resize(
-            image, (max(1, round(w * scale)), max(1, round(h * scale))),
-            interpolation=cv2.INTER_AREA)
+        size = (w, h) if scale == 1.0 else (max(1, round(w * scale)), max(1, round(h * scale)))
+        proxy = resampled(image, (0, 0, w, h), size, cv2.INTER_AREA)
         return self._run_detector(proxy, 0.0, 0.0, w / proxy.shape[1], h / proxy.shape[0])
 
-    def _detect_tiles(self, image: np.ndarray, tile: int) -> list[FaceBox]:
+    def _detect_tiles(self, image: np.ndarray | DisplayFrame, tile: int) -> list[FaceBox]:
         """Detect on half-overlapping ``tile``-pixel squares covering the frame.
 
         A face at most ``tile / 2`` across lies wholly inside the tile whose core (the
@@ -145,12 +145,11 @@ class MediaPipeBackend(LandmarkBackend):
         found: list[FaceBox] = []
         for y, (cy0, cy1) in zip(ys, y_cores):
             for x, (cx0, cx1) in zip(xs, x_cores):
-                window = image[y:y + tile, x:x + tile]
-                th, tw = window.shape[:2]
+                th, tw = min(tile, h - y), min(tile, w - x)
                 shrink = min(1.0, _DETECTOR_INPUT / max(th, tw))
-                small = cv2.resize(window, (max(1, round(tw * shrink)),
-                                            max(1, round(th * shrink))),
-                                   interpolation=cv2.INTER_AREA)
+                small = resampled(image, (x, y, tw, th), (max(1, round(tw * shrink)),
+                                                          max(1, round(th * shrink))),
+                                  cv2.INTER_AREA)
                 for box in self._run_detector(small, x, y, tw / small.shape[1],
                                               th / small.shape[0]):
                     bx, by = box.centre
@@ -173,7 +172,7 @@ class MediaPipeBackend(LandmarkBackend):
 
     # -- landmarks -----------------------------------------------------------------
 
-    def landmarks(self, image: np.ndarray, box: FaceBox) -> Landmarks | None:
+    def landmarks(self, image: np.ndarray | DisplayFrame, box: FaceBox) -> Landmarks | None:
         check_image(image, "MediaPipeBackend.landmarks")
         first = self._mesh_on_crop(image, box.centre, _CROP_FACTOR * max(box.width, box.height))
         if first is None:
@@ -190,7 +189,7 @@ class MediaPipeBackend(LandmarkBackend):
         return Landmarks(points=points, confidence=confidence,
                          box=FaceBox.around(points, confidence), dense=dense)
 
-    def _mesh_on_crop(self, image: np.ndarray, centre: tuple[float, float],
+    def _mesh_on_crop(self, image: np.ndarray | DisplayFrame, centre: tuple[float, float],
                       side: float) -> tuple[np.ndarray, float, float] | None:
         """FaceMesh on a square crop: the face nearest the crop centre, in image pixels.
 
