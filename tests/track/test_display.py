@@ -1,8 +1,7 @@
-"""The detector's view converted where asked (issue 15): every slice of a DisplayFrame,
-and the sharpness measured from one, equal the whole frame converted at once, bit for bit.
-What the landmark model and the detector see, shrunk (``resampled``), is converted after
-the shrink: close to shrinking the converted frame, black off the frame, and the same
-whichever rows were decoded."""
+"""What the models see of a plate (issue 15): crops and tiles shrunk (``resampled``) and the
+sharpness crop warped (``warped``) from the plate's pixels, then converted: close to
+taking them from the converted frame, black off the frame, and the same whichever rows
+were decoded."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import pytest
 from skimage import data
 
 from vfx_double.color import DEFAULT_CONFIG, ColourConfig
-from vfx_double.track.display import DisplayFrame, display_u8, resampled
+from vfx_double.track.display import DisplayFrame, display_u8, resampled, warped
 from vfx_double.track.run import _quick_sharpness
 
 LOGC3 = "ARRI LogC3 (EI800)"
@@ -30,76 +29,27 @@ def plate() -> np.ndarray:
     return np.ascontiguousarray(0.1 + 0.8 * rgb)
 
 
-@pytest.mark.parametrize("slices", [
-    [(slice(10, 90), slice(20, 140)), (slice(30, 100), slice(40, 150))],   # second inside
-    [(slice(0, 50), slice(480, 517)), (slice(200, 300), slice(0, 60))],    # edges, regrow
-    [(slice(-40, None), slice(None, 30))],                                # negative starts
-    [(slice(0, 300), slice(0, 517))],                                     # the whole frame
-])
-def test_slices_equal_the_whole_frame_converted(colour, plate, slices) -> None:
-    whole = display_u8(colour, plate, LOGC3)
-    frame = DisplayFrame(colour, plate, LOGC3)
-    assert frame.shape == whole.shape and frame.dtype == whole.dtype
-    for key in slices:
-        np.testing.assert_array_equal(frame[key], whole[key])
-    np.testing.assert_array_equal(frame.full(), whole)
-    np.testing.assert_array_equal(frame[slices[0]], whole[slices[0]])
-
-
-def test_only_plain_two_axis_slices(colour, plate) -> None:
-    with pytest.raises(TypeError, match=r"expected \[y0:y1, x0:x1\]"):
-        DisplayFrame(colour, plate, LOGC3)[::2, :]
-
-
 @pytest.mark.parametrize("shift", [(0.0, 0.0), (-180.0, -40.0), (190.0, 130.0)])
-def test_sharpness_from_a_region_is_the_whole_frame_s(colour, plate, shift) -> None:
-    """Faces inside and across the frame edge: the region warp samples the same pixels."""
+def test_sharpness_warped_then_converted_is_close(colour, plate, shift) -> None:
+    """Faces inside and across the frame edge: the sharpness of the plate's crop warped
+    and then converted is within a few percent of the sRGB frame's (the measure is only
+    compared within a shot, to its median)."""
     whole = display_u8(colour, plate, LOGC3)
     rng = np.random.default_rng(3)
     points = rng.uniform(0, 1, (68, 2)) * [90, 110] + [200 + shift[0], 100 + shift[1]]
     expected = _quick_sharpness(whole, points, 0.6)
-    assert _quick_sharpness(DisplayFrame(colour, plate, LOGC3), points, 0.6) == expected
+    got = _quick_sharpness(DisplayFrame(colour, plate, LOGC3), points, 0.6)
+    assert expected > 0 and abs(got / expected - 1.0) < 0.05
 
 
-@pytest.mark.parametrize("slices, misses", [
-    ([(slice(110, 170), slice(20, 140)), (slice(100, 200), slice(300, 420))], False),
-    ([(slice(110, 170), slice(20, 140)), (slice(90, 150), slice(40, 150))], True),   # above
-    ([(slice(150, 260), slice(0, 517))], True),                                       # below
-])
-def test_some_rows_give_what_the_whole_frame_gives(colour, plate, slices, misses) -> None:
-    """A frame decoded only in rows 96-224 (pass one between detections): slices inside
-    them convert those rows; one reaching outside reads the whole frame (a miss)."""
-    whole = display_u8(colour, plate, LOGC3)
-    reads = []
-
-    def read_whole() -> np.ndarray:
-        reads.append(1)
-        return plate
-
-    frame = DisplayFrame(colour, plate[96:224], LOGC3, top=96, height=300, read_whole=read_whole)
-    assert frame.shape == whole.shape
-    for key in slices:
-        np.testing.assert_array_equal(frame[key], whole[key])
-    assert frame.missed == misses and len(reads) == misses
-    assert frame.asked == (min(k[0].start for k in slices), max(k[0].stop for k in slices))
-    np.testing.assert_array_equal(frame.full(), whole)
-    assert frame.missed and len(reads) == 1
+def test_a_crop_off_the_frame_has_no_sharpness(colour, plate) -> None:
+    points = np.random.default_rng(3).uniform(0, 1, (68, 2)) * 90 + [2000, 100]
+    assert _quick_sharpness(DisplayFrame(colour, plate, LOGC3), points, 0.6) == 0.0
 
 
 def test_some_rows_need_a_way_to_the_rest(colour, plate) -> None:
     with pytest.raises(ValueError, match="expected read_whole"):
         DisplayFrame(colour, plate[96:224], LOGC3, top=96, height=300)
-
-
-def test_random_slices_equal_the_whole_frame(colour, plate) -> None:
-    """A sequence of slices growing, moving and regrowing the converted region."""
-    whole = display_u8(colour, plate, LOGC3)
-    rng = np.random.default_rng(15)
-    frame = DisplayFrame(colour, plate, LOGC3)
-    for _ in range(25):
-        y0, x0 = rng.integers(0, 290), rng.integers(0, 510)
-        y1, x1 = rng.integers(y0 + 1, 301), rng.integers(x0 + 1, 518)
-        np.testing.assert_array_equal(frame[y0:y1, x0:x1], whole[y0:y1, x0:x1])
 
 
 @pytest.mark.parametrize("box, size", [((40, 20, 300, 260), (128, 128)),   # shrunk inside
@@ -125,10 +75,10 @@ def test_resampled_then_converted_is_close_to_converted_then_resampled(colour, p
         assert got[:, -10:].mean() > 20
 
 
-def test_resampled_from_some_rows_is_the_whole_frame_s(colour, plate) -> None:
+def test_some_rows_give_what_the_whole_frame_gives(colour, plate) -> None:
     """Rows 96-224 decoded: a box inside them needs no other; one reaching outside reads
-    the whole frame; either way the pixels are the whole frame's, and the rows asked for
-    are recorded for the next frame's plan."""
+    the whole frame; either way the pixels are the whole frame's, and the rows looked at
+    are recorded for the next frame's plan (a detection's are not)."""
     whole = DisplayFrame(colour, plate, LOGC3)
     reads = []
 
@@ -142,3 +92,10 @@ def test_resampled_from_some_rows_is_the_whole_frame_s(colour, plate) -> None:
                                       resampled(whole, box, (64, 64), cv2.INTER_AREA))
         assert len(reads) == misses == frame.missed
     assert frame.asked == (100, 250)
+    k = 64 / 60  # a 60 px square around (250, 180) -> 64 px
+    matrix = np.array([[k, 0.0, 31.5 - k * 250], [0.0, k, 31.5 - k * 180]])
+    np.testing.assert_array_equal(warped(frame, matrix, 64, cv2.INTER_AREA),
+                                  warped(whole, matrix, 64, cv2.INTER_AREA))
+    asked = frame.asked
+    resampled(frame.whole(), (0, 0, 517, 300), (100, 58), cv2.INTER_AREA)
+    assert frame.asked == asked != (0, 300)

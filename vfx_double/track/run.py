@@ -20,7 +20,7 @@ from ..color import ColourConfig
 from ..config import Performer, ShotConfig
 from ..errors import TrackingError
 from ..face.align import align_matrix, warp_points
-from ..face.crop import aligned_crop, aligned_crop_box, crop_box, with_offset
+from ..face.crop import aligned_crop, aligned_crop_box
 from ..face.faceset import FacesetWriter
 from ..face.matte import hull_mask
 from ..face.track import TrackResult
@@ -30,7 +30,7 @@ from ..io.sequences import FrameSequence, format_frames
 from ..io.streaming import iter_sequence, read_ahead_of
 from ..progress import ProgressFn
 from .backends import FaceBox, LandmarkBackend
-from .display import DisplayFrame, display_u8
+from .display import DisplayFrame, display_u8, warped
 from .follow import Follower
 from .gaps import fill_gaps, gap_ranges
 from .kept import KeptRegions
@@ -150,21 +150,15 @@ def _shift(box: FaceBox, dx: float, dy: float) -> FaceBox:
 
 def _quick_sharpness(rgb: np.ndarray | DisplayFrame, points: np.ndarray,
                      coverage: float) -> float:
-    """Sharpness of a small aligned grey crop: cheap, and comparable across the shot."""
+    """Sharpness of a small aligned grey crop: cheap, and comparable across the shot (a
+    plate's crop is warped from its pixels and then converted, as the models' crops are)."""
     matrix = align_matrix(points, SHARPNESS_SIZE, coverage)
-    h, w = rgb.shape[:2]
-    # Only the pixels the warp samples (and two for its taps): outside the frame they are
-    # black either way.
-    box = crop_box(matrix, SHARPNESS_SIZE, (0, 0, w, h), margin=2)
-    if box is None:
+    crop = warped(rgb, matrix, SHARPNESS_SIZE, cv2.INTER_AREA)
+    if crop is None:
         return 0.0
-    x, y, bw, bh = box
-    grey = cv2.cvtColor(np.ascontiguousarray(rgb[y:y + bh, x:x + bw]),
-                        cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    crop = cv2.warpAffine(grey, with_offset(matrix, box), (SHARPNESS_SIZE, SHARPNESS_SIZE),
-                          flags=cv2.INTER_AREA)
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
     mask = hull_mask(warp_points(matrix, points), SHARPNESS_SIZE)
-    return sharpness(crop[:, :, None], mask)
+    return sharpness(grey[:, :, None], mask)
 
 
 def finish(found: PassOne, name: str, seq: FrameSequence, colourspace: str,
