@@ -131,3 +131,16 @@ def test_write_band_splices_or_falls_back_to_the_whole_frame(tmp_path):
                    compression="zip")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out16.exr", "out8.exr",
                                                           "plate.exr"]
+
+
+def test_a_header_longer_than_the_first_read_is_spliced(tmp_path):
+    pixels = plate(tmp_path / "plate.exr")
+    band = band_of(pixels, 16, 48)
+    band.set_attribute("studio/notes", "n" * 100_000, "string")  # 100 KB of header
+    write_exr(tmp_path / "band.exr", band)
+    splice(tmp_path / "plate.exr", tmp_path / "band.exr", tmp_path / "out.exr")
+    assert read_header(tmp_path / "out.exr").attribute("studio/notes") == "n" * 100_000
+    head = (tmp_path / "band.exr").read_bytes()[:80_000]
+    (tmp_path / "cut.exr").write_bytes(head)
+    with pytest.raises(NotSpliceable, match="header cut short"):
+        layout(tmp_path / "cut.exr")

@@ -23,7 +23,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 from ..errors import MediaError
 from .atomic import atomic_path, temp_path_for
@@ -79,11 +79,37 @@ class Layout:
         return top, min(top + self.lines, self.data_window[3] + 1)
 
 
+class _Short(Exception):
+    """The header runs past the bytes read so far."""
+
+
 def _cstring(data: bytes, at: int, limit: int) -> tuple[str, int]:
     end = data.find(b"\0", at, at + limit + 1)
     if end < 0:
-        raise NotSpliceable("a header name longer than OpenEXR allows or cut short")
+        if at + limit + 1 > len(data):
+            raise _Short
+        raise NotSpliceable("a header name longer than OpenEXR allows")
     return data[at:end].decode("latin-1"), end + 1
+
+
+def _attributes(head: bytes, limit: int) -> tuple[list[tuple[str, str, bytes]], int]:
+    """The header's attributes (name, type, value) and where the header ends."""
+    at, attributes = 8, []
+    while True:
+        name, at = _cstring(head, at, limit)
+        if not name:
+            return attributes, at
+        kind, at = _cstring(head, at, limit)
+        if at + 4 > len(head):
+            raise _Short
+        (length,) = struct.unpack_from("<i", head, at)
+        at += 4
+        if length < 0:
+            raise NotSpliceable(f"attribute {name} has a negative size")
+        if at + length > len(head):
+            raise _Short
+        attributes.append((name, kind, head[at:at + length]))
+        at += length
 
 
 def layout(path: str | os.PathLike[str]) -> Layout:
@@ -93,27 +119,21 @@ def layout(path: str | os.PathLike[str]) -> Layout:
     path = Path(path)
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        head = f.read(min(size, 1 << 20))
+        head = f.read(1 << 16)  # a header is a few KiB; more is read only when it is not
         magic, version = struct.unpack_from("<ii", head, 0) if len(head) >= 8 else (0, 0)
         if magic != MAGIC:
             raise NotSpliceable("not an OpenEXR file")
         if version & (_TILED | _DEEP | _MULTIPART) or version & 0xFF != 2:
             raise NotSpliceable("tiled, deep, multi-part or a version other than 2")
         limit = 255 if version & 0x400 else 31
-        at, attributes = 8, []
-        while True:
-            if at >= len(head):
-                raise NotSpliceable("a header longer than 1 MiB")
-            name, at = _cstring(head, at, limit)
-            if not name:
-                break
-            kind, at = _cstring(head, at, limit)
-            (length,) = struct.unpack_from("<i", head, at)
-            at += 4
-            if length < 0 or at + length > len(head):
-                raise NotSpliceable(f"attribute {name} runs past the header")
-            attributes.append((name, kind, head[at:at + length]))
-            at += length
+        try:
+            attributes, at = _attributes(head, limit)
+        except _Short:
+            head += f.read((1 << 20) - len(head))
+            try:
+                attributes, at = _attributes(head, limit)
+            except _Short:
+                raise NotSpliceable("a header cut short or longer than 1 MiB") from None
         found = {name: value for name, _, value in attributes}
         for name in ("channels", "compression", "dataWindow", "lineOrder"):
             if name not in found:
@@ -181,10 +201,25 @@ def splice(plate: str | os.PathLike[str], band: str | os.PathLike[str],
     with open(whole.path, "rb") as fp, open(part.path, "rb") as fb, open(out, "wb") as fo:
         fo.write(header)
         fo.write(struct.pack(f"<{len(offsets)}Q", *offsets))
+        fo.flush()
         for lay, i in sources:
-            src = fb if lay is part else fp
-            offset, length = lay.chunks[i]
-            fo.write(os.pread(src.fileno(), length, offset))
+            _copy(fb if lay is part else fp, fo, *lay.chunks[i])
+
+
+def _copy(src: BinaryIO, dst: BinaryIO, offset: int, length: int) -> None:
+    """``length`` bytes of ``src`` from ``offset`` appended to ``dst``, inside the kernel
+    (``sendfile``: no buffer in this process for a frame's worth of chunks); read and
+    written where the system cannot."""
+    done = 0
+    try:
+        while done < length:
+            sent = os.sendfile(dst.fileno(), src.fileno(), offset + done, length - done)
+            if sent == 0:
+                raise OSError("sendfile sent nothing")
+            done += sent
+    except OSError:
+        dst.seek(0, os.SEEK_END)
+        dst.write(os.pread(src.fileno(), length - done, offset + done))
 
 
 def write_band(path: str | os.PathLike[str], image: ExrImage, plate: str | os.PathLike[str],
