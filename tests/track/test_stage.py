@@ -85,8 +85,13 @@ def test_aligned_crops_are_stable(tracked) -> None:
 
 
 def test_rerun_makes_new_versions(demo, tracked) -> None:
+    # pass one's scratch folder (its kept pixels) of a run that was killed: swept
+    stale = tracked.track_dir.parent / ".pass-one.tmp-999999999-0"
+    stale.mkdir()
+    (stale / "plate.raw").write_bytes(b"\0" * 64)
     again = track_shot(demo.config, frames=(1002, 1004), keyring=demo.keyring)
     assert again.track_dir.name == "v002" and tracked.track_dir.name == "v001"
+    assert sorted(p.name for p in again.track_dir.parent.iterdir()) == ["v001", "v002"]
     assert track_result.load(again.track_dir / "track.json").frames == [1002, 1003, 1004]
     assert (tracked.track_dir / "track.json").is_file()
 
