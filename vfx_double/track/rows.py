@@ -5,7 +5,7 @@ earlier frames, so it cannot know where the face is on ``i``. It plans from the 
 follow step last looked at (:attr:`DisplayFrame.asked`), moved on by the face's motion
 between the last two frames seen and grown by that motion and a margin; a detection frame
 (every ``redetect_every``-th, which looks at everything) is read whole. The plan is only a
-guess for speed: a slice that needs a row it left out reads the whole frame
+guess for speed: a look that needs a row it left out reads the whole frame
 (:class:`DisplayFrame`), so what pass one finds never depends on it.
 """
 
@@ -43,7 +43,7 @@ class RowPlan:
         self._last: tuple[_Seen, ...] = ()
 
     def seen(self, index: int, asked: tuple[int, int] | None) -> None:
-        """Frame ``index`` is done; its slices asked for rows ``asked`` (None: it looked
+        """Frame ``index`` is done; its looks asked for rows ``asked`` (None: it looked
         at none, e.g. no face, and the next frames are read whole)."""
         self._last = (*self._last[-1:], _Seen(index, asked)) if asked is not None else ()
 

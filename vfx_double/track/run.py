@@ -1,10 +1,13 @@
 """``vfx-double track``: plate and actor reference -> versioned track, faceset and QC.
 
-Pass one reads each frame, shows the detector display-referred sRGB made with OCIO from
-the sequence's colourspace, and follows the performer. Then gaps are filled, landmarks
-smoothed (zero lag, the whole shot is known) and aligned. Pass two reads the frames
-again in the network encoding and writes the aligned crops (and the QC preview).
-Memory holds landmarks, not frames, so it does not grow with the shot's pixels.
+Pass one reads each frame (between detections only the rows around the face), shows the
+models display-referred sRGB made with OCIO from the sequence's colourspace where they look
+(:mod:`.display`), follows the performer and keeps the pixels it decoded around the face
+(:mod:`.kept`). Then gaps are filled, landmarks smoothed (zero lag, the whole shot is
+known) and aligned. Pass two crops the aligned faces from the kept pixels (decoding the
+plate again where its box was not kept), converts them to the network encoding and writes
+them (and, with QC, reads whole frames for the preview). Memory holds landmarks, not
+frames, so it does not grow with the shot's pixels; the kept pixels are in a scratch file.
 """
 
 from __future__ import annotations
