@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -23,7 +24,7 @@ from ..io.sequences import FrameSequence
 from ..progress import stage_progress
 from ..records import hash_file, hash_tree
 from ..shot import Shot, open_shot
-from .backends import get_backend
+from .backends import LandmarkBackend, get_backend
 from .coverage import coverage
 from .coverage_plot import plot_coverage
 from .coverage_report import CoverageReport
@@ -91,36 +92,54 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
         raise ConfigError(cfg.where("performer", "frame"),
                           f"a frame of the tracked range {plate_frames[0]}-{plate_frames[-1]}",
                           str(cfg.performer.frame), "pick a frame inside the plate range")
-    backend = get_backend(cfg.track.backend, weights=cfg.track.weights,
-                          where=cfg.where("track", "backend"))
     spaces = {"plate": shot.spaces.plate, "actor": shot.spaces.reference}
+    # The plate and the actor reference are tracked at the same time, each on a thread with
+    # its own backend: a sequence's pass one keeps about one core busy (its decode overlaps
+    # its landmarks), and OpenImageIO, OpenCV and the landmark graphs release the GIL. The
+    # backends see one image at a time with no memory of the last (FaceMesh in static
+    # image mode), so each sequence's result is what it was one after the other. A second
+    # backend costs 0.1 s; both are made here, one after the other, as each silences the
+    # native logs of its start-up.
+    backends: dict[str, LandmarkBackend] = {}
+    running: dict[str, Future] = {}
     # Pass two crops from the pixels pass one decoded around the face where it can.
-    with _kept(shot, list(spaces)) as kept:
+    with _kept(shot, list(spaces)) as kept, \
+            ThreadPoolExecutor(max_workers=len(spaces), thread_name_prefix="track") as pool:
         try:
-            hint = (frame_hint(plate_seq, cfg.performer.frame, spaces["plate"], colour, backend,
-                               cfg) if cfg.performer.select == "frame"
+            for name in spaces:
+                backends[name] = get_backend(cfg.track.backend, weights=cfg.track.weights,
+                                             where=cfg.where("track", "backend"))
+            hint = (frame_hint(plate_seq, cfg.performer.frame, spaces["plate"], colour,
+                               backends["plate"], cfg) if cfg.performer.select == "frame"
                     and cfg.performer.frame is not None else None)
-            jobs = [("plate", plate_seq, plate_frames, cfg.performer, hint),
-                    ("actor", ref_seq, ref_frames, Performer(), None)]
-            tracked: dict[str, tuple[TrackResult, PassOne, FrameSequence]] = {}
-            seconds: dict[str, float] = {}
-            for name, seq, seq_frames, performer, seed in jobs:
+            jobs = {"plate": (plate_seq, plate_frames, cfg.performer, hint),
+                    "actor": (ref_seq, ref_frames, Performer(), None)}
+
+            def pass_one(name: str) -> tuple[TrackResult, PassOne, float]:
+                seq, seq_frames, performer, seed = jobs[name]
                 with stage_progress(bar, len(seq_frames), f"track {name}") as update:
-                    result, found, secs = track_sequence(
-                        name, seq, seq_frames, spaces[name], colour, backend, cfg, performer,
-                        shot.footage_config(name).fps, hint=seed, progress=update,
+                    return track_sequence(
+                        name, seq, seq_frames, spaces[name], colour, backends[name], cfg,
+                        performer, shot.footage_config(name).fps, hint=seed, progress=update,
                         kept=kept[name])
-                tracked[name] = (result, found, seq)
-                seconds[name] = secs
+
+            running = {name: pool.submit(pass_one, name) for name in jobs}
+            tracked = {name: future.result() for name, future in running.items()}
         finally:
-            backend.close()
+            for future in running.values():  # one failed: the other's result is not needed
+                future.cancel()
+            wait(list(running.values()))
+            for backend in backends.values():
+                backend.close()
 
         track_dir = shot.new_version("track")
         faceset_dir = shot.new_version("faceset")
-        report = TrackReport(track_dir, faceset_dir, seconds=seconds)
-        for name, (result, found, seq) in tracked.items():
+        report = TrackReport(track_dir, faceset_dir)
+
+        def pass_two(name: str) -> tuple[dict, float, list[Path]]:
+            result, found, _ = tracked[name]
+            seq = jobs[name][0]
             result.save(track_dir / ("track.json" if name == "plate" else f"{name}.json"))
-            report.results[name] = result
             start = time.perf_counter()
             with FacesetWriter(faceset_dir / name, result.sequence, shot.spaces.network,
                                cfg.track.crop_size, cfg.track.coverage, seq.padding) as writer:
@@ -131,10 +150,17 @@ def track_shot(path: str | Path, *, frames: tuple[int, int] | None = None, qc: b
                                          sources=ref_sources if name == "actor" else None,
                                          kept=kept[name])
                 facesets = writer.finish(median, str(track_dir.relative_to(cfg.shot_dir)))
-            report.seconds[name] += time.perf_counter() - start
+            qc_files = sorted((track_dir / "qc").glob(f"{name}_*")) if qc else []
+            return facesets, time.perf_counter() - start, qc_files
+
+        # the two facesets at the same time too (each writes its own folder)
+        cropping = {name: pool.submit(pass_two, name) for name in jobs}
+        for name, future in cropping.items():
+            facesets, secs, qc_files = future.result()
+            report.results[name] = tracked[name][0]
+            report.seconds[name] = tracked[name][2] + secs
             report.facesets[name] = facesets
-            if qc:
-                report.qc_files += sorted((track_dir / "qc").glob(f"{name}_*"))
+            report.qc_files += qc_files
 
     # Against the actor frames the faceset kept: those are what the model will learn from.
     cover = coverage(report.results["plate"], report.results["actor"],
