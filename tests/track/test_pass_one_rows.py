@@ -185,3 +185,30 @@ def test_pass_two_crops_from_what_pass_one_kept(plates, colour, backend, tmp_pat
         assert regions.misses == 0
     regions.close()
     assert not regions.path.exists()
+
+
+def test_pass_one_keeps_no_more_than_its_limit(plates, colour, backend, tmp_path) -> None:
+    """Past the scratch limit nothing more is kept: those crops are decoded again."""
+    cfg = SimpleNamespace(track=Track(redetect_every=6))
+    seq = plates["offset"]
+    first = KeptRegions(tmp_path / "all.raw", cfg.track.crop_size, cfg.track.coverage)
+    track(seq, colour, backend, plan_rows=True, kept=first)
+    first.finish()
+    sizes = sorted(first._regions.items())  # noqa: SLF001 - what each frame kept
+    ends = [r.offset + np.prod(r.box[2:]) * 3 * np.dtype(r.dtype).itemsize for _, r in sizes]
+    limit = int(ends[2])  # room for the first three frames' regions
+    regions = KeptRegions(tmp_path / "some.raw", cfg.track.crop_size, cfg.track.coverage,
+                          limit=limit)
+    found = track(seq, colour, backend, plan_rows=True, kept=regions)
+    regions.finish()
+    assert sorted(regions._regions) == [f for f, _ in sizes[:3]]  # noqa: SLF001
+    assert regions.path.stat().st_size <= limit
+    result = finish(found, "plate", seq, LOGC3, backend, cfg, Performer(), fps=24.0)  # type: ignore[arg-type]
+    got, expected = Crops(), Crops()
+    crop_frames(result, found, seq, colour, "ACEScct", cfg, got, kept=regions)  # type: ignore[arg-type]
+    crop_frames(result, found, seq, colour, "ACEScct", cfg, expected)  # type: ignore[arg-type]
+    for frame, crop in expected.crops.items():
+        np.testing.assert_array_equal(got.crops[frame], crop)
+    assert regions.hits <= 3 and regions.misses >= len(expected.crops) - 3
+    first.close()
+    regions.close()

@@ -29,6 +29,10 @@ from ..face.crop import Box, aligned_crop_box
 #: this margin 1.3 MB).
 MARGIN = 0.05
 MARGIN_PX = 8
+#: scratch bytes one sequence keeps at most; pass two decodes the frames past it again. The
+#: 1920x1080 demo keeps 1.3 MB a frame (1.3 GB over 1000 frames); a face filling a 4K
+#: frame would keep about 20 MB a frame.
+LIMIT = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,12 @@ class KeptRegions:
     :meth:`close`). :meth:`keep` is called by pass one's main thread, then
     :meth:`finish`; :meth:`take` by pass two's read-ahead thread."""
 
-    def __init__(self, path: Path, size: int, coverage: float) -> None:
+    def __init__(self, path: Path, size: int, coverage: float, limit: int | None = None
+                 ) -> None:
+        """``limit``: scratch bytes kept at most (default :data:`LIMIT`); a write the disk
+        refuses (full) stops the keeping too, and pass two decodes what was not kept."""
         self.path, self.size, self.coverage = Path(path), size, coverage
+        self.limit = LIMIT if limit is None else limit
         self._file = open(self.path, "xb")  # noqa: SIM115 - appended to over pass one
         self._regions: dict[int, _Region] = {}
         self.hits = self.misses = 0
@@ -64,9 +72,16 @@ class KeptRegions:
         x0, y0 = max(wx, x - grow), max(wy, y - grow)
         x1, y1 = min(wx + ww, x + w + grow), min(wy + wh, y + h + grow)
         region = np.ascontiguousarray(pixels[y0 - wy:y1 - wy, x0 - wx:x1 - wx, :3])
-        self._regions[frame] = _Region(self._file.tell(), (x0, y0, x1 - x0, y1 - y0), 3,
+        offset = self._file.tell()
+        if offset + region.nbytes > self.limit:
+            return
+        try:
+            self._file.write(region.data)
+        except OSError:
+            self.limit = 0  # e.g. the disk is full: keep nothing more
+            return
+        self._regions[frame] = _Region(offset, (x0, y0, x1 - x0, y1 - y0), 3,
                                        region.dtype.str)
-        self._file.write(region.data)
 
     def finish(self) -> None:
         """Pass one is done: what was kept can be read."""
