@@ -15,12 +15,13 @@ What OpenImageIO 3.0 does that this module guards against (all checked):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -406,15 +407,24 @@ def write_exr(path: str | os.PathLike[str], image: ExrImage, *, compression: str
     spec = _spec(image, compression, pixel_type, where)
     if tile_size is not None:
         spec.tile_width, spec.tile_height = tile_size
+    with atomic_frame(path, overwrite=overwrite) as tmp:
+        write_spec(tmp, spec, image.pixels, where)
+
+
+@contextlib.contextmanager
+def atomic_frame(path: Path, *, overwrite: bool) -> Iterator[Path]:
+    """:func:`.atomic.atomic_path` for a frame: an existing ``path`` is refused unless
+    ``overwrite`` (WorkAreaError, before anything is written, and when another writer
+    links its frame first), and a failing disk or folder is a MediaError."""
     if not overwrite and path.exists():
         raise _exists_error(path)
     try:
         with atomic_path(path, overwrite=overwrite) as tmp:
-            write_spec(tmp, spec, image.pixels, where)
+            yield tmp
     except FileExistsError as err:
         raise _exists_error(path) from err
     except OSError as err:
-        raise MediaError(where, "a writable folder", str(err),
+        raise MediaError(str(path), "a writable folder", str(err),
                          "check free disk space and permissions on the folder") from err
 
 

@@ -25,9 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Sequence
 
-from ..errors import MediaError
-from .atomic import atomic_path, temp_path_for
-from .exr import ExrImage, _exists_error, _spec, check_compression, read_exr, write_exr, write_spec
+from .atomic import temp_path_for
+from .exr import (
+    ExrImage,
+    _exists_error,
+    _spec,
+    atomic_frame,
+    check_compression,
+    read_exr,
+    write_exr,
+    write_spec,
+)
 
 MAGIC = 20000630
 #: version-field flags: tiled, long names, deep data, multi-part
@@ -235,23 +243,17 @@ def write_band(path: str | os.PathLike[str], image: ExrImage, plate: str | os.Pa
     once, and a crash leaves it as a temp file that later runs sweep up)."""
     path = Path(path)
     where = str(path)
-    if not overwrite and path.exists():
+    if not overwrite and path.exists():  # refused before the band is written
         raise _exists_error(path)
     scratch = temp_path_for(path.with_name(path.name + ".band"))
     try:
         write_spec(scratch, _spec(image, check_compression(compression, where), pixel_type,
                                    where), image.pixels, where)
-        try:
-            with atomic_path(path, overwrite=overwrite) as tmp:
-                splice(plate, scratch, tmp)
-            return True
-        except NotSpliceable:
-            pass
-        except FileExistsError as err:
-            raise _exists_error(path) from err
-    except OSError as err:
-        raise MediaError(where, "a writable folder", str(err),
-                         "check free disk space and permissions on the folder") from err
+        with atomic_frame(path, overwrite=overwrite) as tmp:
+            splice(plate, scratch, tmp)
+        return True
+    except NotSpliceable:
+        pass
     finally:
         with contextlib.suppress(FileNotFoundError):
             scratch.unlink()
